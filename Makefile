@@ -1,0 +1,53 @@
+# Two commands for users: `make run` and `make test`. Each sets itself up: a .venv in the
+# repository root with pinned dependencies, ROS 2 from PyPI wheels unless a system ROS 2 is
+# sourced (then the venv sees it through --system-site-packages). A second run skips what is
+# already installed (stamp files keyed on the requirement files).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# A sourced ROS 2 (ROS_DISTRO set and rclpy importable by $(PYTHON)) is used as is.
+SYSTEM_ROS := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c "import rclpy" >/dev/null 2>&1 && echo yes)
+STAMP_DIR := $(VENV)/.stamps
+CORE_STAMP := $(STAMP_DIR)/core-$(shell cat requirements.txt constraints.txt requirements-dev.txt setup.py | sha1sum | cut -c1-12)
+ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
+
+.PHONY: run test venv synth-data default-model clean help
+
+help:
+	@echo "make run    segment the bundled sample images with the shipped default model -> out/"
+	@echo "make test   run the test suite"
+
+$(PY):
+	$(PYTHON) -m venv $(if $(SYSTEM_ROS),--system-site-packages) $(VENV)
+
+$(CORE_STAMP): | $(PY)
+	$(PIP) install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/core-* && touch $@
+
+$(ROS_STAMP): | $(PY)
+ifeq ($(SYSTEM_ROS),yes)
+	@echo "using the sourced ROS 2 $(ROS_DISTRO)"
+else
+	$(PIP) install -q -r requirements-ros.txt
+endif
+	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/ros-* && touch $@
+
+venv: $(CORE_STAMP) $(ROS_STAMP)
+
+run: venv
+	$(VENV)/bin/crop-weed-seg predict samples/field --model models/default --out out
+
+test: venv
+	$(PY) -m pytest -q test
+
+# Reproduce the shipped default model (see models/default/README.md for the exact record).
+synth-data: venv
+	$(VENV)/bin/crop-weed-seg synth --out data/synth/train --count 2000 --seed 1 --preset train
+	$(VENV)/bin/crop-weed-seg synth --out data/synth/val --count 200 --seed 2 --preset train
+	$(VENV)/bin/crop-weed-seg synth --out data/synth/heldout --count 300 --seed 3 --preset heldout
+
+clean:
+	rm -rf out build install log .pytest_cache

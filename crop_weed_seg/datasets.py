@@ -1,0 +1,452 @@
+"""Readers for the three on-disk dataset layouts this package trains and evaluates on.
+
+Every reader yields ``(rgb, labels)`` pairs: ``rgb`` is (H, W, 3) uint8 in RGB order and
+``labels`` is (H, W) uint8 holding class ids 0 soil, 1 crop, 2 weed, or 255 ("ignore").
+
+Layouts (``detect_layout`` tells them apart, ``open_dataset`` opens one):
+
+``folder``
+    ``images/<stem>.png|jpg|jpeg`` and ``labels/<stem>.png`` (single channel class ids, 8 or
+    16 bit, values in {0, 1, 2, 255}). Has no split of its own: only ``split=None``.
+``phenobench``
+    ``<split>/images/<stem>.png`` and ``<split>/semantics/<stem>.png`` (8 or 16 bit). Semantics
+    3 (partial crop) becomes 1 crop and 4 (partial weed) becomes 2 weed; 255 stays ignore.
+    Splits ``train`` and ``val``; ``split`` must be given (the ``test`` split has no labels).
+``cwfid``
+    ``images/NNN_image.png``, ``annotations/NNN_annotation.png`` (colour coded: green crop, red
+    weed, anything else soil) and ``train_test_split.yaml`` (keys ``train`` and ``test`` listing
+    image numbers). Splits ``train`` and ``test``; ``split=None`` means every image.
+
+Listing (which files exist, which image has which label) happens when a dataset is opened;
+content checks (readability, label size, label values) happen lazily in ``__getitem__`` and
+all at once in ``SegmentationDataset.validate``. Every problem is one ``DatasetError`` whose
+message names the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import yaml
+
+from .classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
+from .errors import ConfigError, DatasetError
+from .image_files import read_rgb
+
+LAYOUTS: tuple[str, ...] = ("folder", "phenobench", "cwfid")
+FOLDER_IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+PHENOBENCH_SPLITS: tuple[str, ...] = ("train", "val")
+CWFID_SPLITS: tuple[str, ...] = ("train", "test")
+CWFID_SPLIT_FILE = "train_test_split.yaml"
+
+_CWFID_IMAGE_RE = re.compile(r"^(\d+)_image\.png$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its label file. ``stem`` is unique within a dataset."""
+
+    stem: str
+    image_path: Path
+    label_path: Path
+
+
+# --------------------------------------------------------------------------------------------
+# Label decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _read_id_image(path: Path) -> np.ndarray:
+    """Read a single-channel 8- or 16-bit id image as is: (H, W) uint8 or uint16."""
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        reason = "file does not exist" if not path.exists() else "not a readable image"
+        raise DatasetError(f"{path}: cannot read label image ({reason})")
+    if data.ndim != 2:
+        raise DatasetError(
+            f"{path}: label image has {data.shape[2]} channels; expected one channel of class ids"
+        )
+    if data.dtype not in (np.uint8, np.uint16):
+        raise DatasetError(f"{path}: unsupported label dtype {data.dtype} (expected 8 or 16 bit)")
+    return data
+
+
+def _make_lut(mapping: dict[int, int]) -> np.ndarray:
+    lut = np.full(65536, IGNORE_INDEX, dtype=np.uint8)
+    for src, dst in mapping.items():
+        lut[src] = dst
+    return lut
+
+
+class _IdDecoder:
+    """Maps raw label ids through a table, rejecting ids that are not in it."""
+
+    def __init__(self, mapping: dict[int, int], description: str) -> None:
+        self.allowed = np.array(sorted(mapping), dtype=np.int64)
+        self.lut = _make_lut(mapping)
+        self.description = description
+        self.identity = all(k == v for k, v in mapping.items())
+
+    def __call__(self, path: Path) -> np.ndarray:
+        raw = _read_id_image(path)
+        counts = np.bincount(raw.ravel(), minlength=256 if raw.dtype == np.uint8 else 65536)
+        present = np.flatnonzero(counts)
+        bad = np.setdiff1d(present, self.allowed)
+        if bad.size:
+            shown = ", ".join(str(int(v)) for v in bad[:20]) + (" ..." if bad.size > 20 else "")
+            allowed = ", ".join(str(int(v)) for v in self.allowed)
+            raise DatasetError(
+                f"{path}: label values [{shown}] are outside the class set "
+                f"{{{allowed}}} ({self.description})"
+            )
+        if self.identity and raw.dtype == np.uint8:
+            return raw
+        return np.ascontiguousarray(self.lut[raw])
+
+
+_FOLDER_DECODER = _IdDecoder(
+    {SOIL: SOIL, CROP: CROP, WEED: WEED, IGNORE_INDEX: IGNORE_INDEX},
+    "0 soil, 1 crop, 2 weed, 255 ignore",
+)
+_PHENOBENCH_DECODER = _IdDecoder(
+    {0: SOIL, 1: CROP, 2: WEED, 3: CROP, 4: WEED, IGNORE_INDEX: IGNORE_INDEX},
+    "PhenoBench semantics: 0 soil, 1 crop, 2 weed, 3 partial crop, 4 partial weed, 255 ignore",
+)
+
+
+def _decode_cwfid(path: Path) -> np.ndarray:
+    """Colour-coded CWFID annotation -> (H, W) uint8 class ids (never 255)."""
+    try:
+        rgb = read_rgb(path)
+    except DatasetError as exc:
+        raise DatasetError(str(exc).replace("cannot read image", "cannot read annotation")) from exc
+    r = rgb[:, :, 0]
+    g = rgb[:, :, 1]
+    labels = np.zeros(rgb.shape[:2], dtype=np.uint8)
+    labels[(g > 127) & (r < 128)] = CROP
+    labels[(r > 127) & (g < 128)] = WEED
+    return labels
+
+
+_DECODERS: dict[str, Callable[[Path], np.ndarray]] = {
+    "folder": _FOLDER_DECODER,
+    "phenobench": _PHENOBENCH_DECODER,
+    "cwfid": _decode_cwfid,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset
+# --------------------------------------------------------------------------------------------
+
+
+class SegmentationDataset:
+    """An ordered list of samples of one layout; indexing reads and checks one pair.
+
+    ``dataset[i]`` returns ``(rgb, labels)``: rgb (H, W, 3) uint8 RGB, labels (H, W) uint8 in
+    {0, 1, 2, 255}. Samples are sorted by stem.
+    """
+
+    def __init__(self, root: Path, layout: str, split: str | None, samples: list[Sample]) -> None:
+        if layout not in _DECODERS:
+            raise ConfigError(f"unknown dataset layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+        self.root = Path(root)
+        self.layout = layout
+        self.split = split
+        self.samples: list[Sample] = sorted(samples, key=lambda s: s.stem)
+        self._decode = _DECODERS[layout]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __repr__(self) -> str:
+        return (
+            f"SegmentationDataset(root={str(self.root)!r}, layout={self.layout!r}, "
+            f"split={self.split!r}, samples={len(self.samples)})"
+        )
+
+    def _sample(self, index: int) -> Sample:
+        n = len(self.samples)
+        if not -n <= index < n:
+            raise IndexError(f"sample index {index} out of range for {n} samples")
+        return self.samples[index]
+
+    def load_label(self, index: int) -> np.ndarray:
+        """Read and decode one label only: (H, W) uint8 in {0, 1, 2, 255}.
+
+        Checks the label's values but not its size against the image (that needs the image).
+        """
+        return self._decode(self._sample(index).label_path)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(rgb (H, W, 3) uint8, labels (H, W) uint8)`` for sample ``index``."""
+        sample = self._sample(index)
+        image = read_rgb(sample.image_path)
+        labels = self._decode(sample.label_path)
+        if labels.shape != image.shape[:2]:
+            lh, lw = labels.shape
+            ih, iw = image.shape[:2]
+            raise DatasetError(
+                f"{sample.label_path}: label is {lw}x{lh} (WxH) but its image "
+                f"{sample.image_path} is {iw}x{ih}; they must be the same size"
+            )
+        return image, labels
+
+    def validate(self) -> None:
+        """Read every sample; raise the first problem found as a ``DatasetError``."""
+        for index in range(len(self.samples)):
+            self[index]
+
+
+# --------------------------------------------------------------------------------------------
+# Layout listing
+# --------------------------------------------------------------------------------------------
+
+
+def _require_dir(path: Path, layout: str, what: str) -> None:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: folder not found; the {layout} layout expects {what}")
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _check_root(root: Path) -> None:
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset root does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root is not a folder")
+
+
+def _list_folder(root: Path, split: str | None) -> list[Sample]:
+    if split is not None:
+        raise ConfigError(
+            f"the folder layout has no splits of its own; split must be None, got {split!r} "
+            f"(use split_indices to hold out a validation part)"
+        )
+    images_dir, labels_dir = root / "images", root / "labels"
+    _require_dir(images_dir, "folder", "images/<stem>.png|jpg|jpeg")
+    _require_dir(labels_dir, "folder", "labels/<stem>.png next to images/")
+    by_stem: dict[str, Path] = {}
+    for path in _visible_files(images_dir):
+        if path.suffix.lower() not in FOLDER_IMAGE_SUFFIXES:
+            continue
+        if path.stem in by_stem:
+            raise DatasetError(
+                f"{path}: two images share the stem {path.stem!r} "
+                f"(the other is {by_stem[path.stem]}); stems must be unique"
+            )
+        by_stem[path.stem] = path
+    if not by_stem:
+        raise DatasetError(
+            f"{images_dir}: no images found (expected {', '.join(FOLDER_IMAGE_SUFFIXES)} files); "
+            "the dataset is empty"
+        )
+    samples = []
+    for stem in sorted(by_stem):
+        label = labels_dir / f"{stem}.png"
+        if not label.is_file():
+            raise DatasetError(f"{by_stem[stem]}: image has no label; expected {label}")
+        samples.append(Sample(stem, by_stem[stem], label))
+    return samples
+
+
+def _list_phenobench(root: Path, split: str | None) -> list[Sample]:
+    if split not in PHENOBENCH_SPLITS:
+        hint = " (the PhenoBench test split has no semantics labels)" if split == "test" else ""
+        raise ConfigError(
+            f"the phenobench layout needs split set to one of {', '.join(PHENOBENCH_SPLITS)}; "
+            f"got {split!r}{hint}"
+        )
+    split_dir = root / split
+    images_dir, labels_dir = split_dir / "images", split_dir / "semantics"
+    _require_dir(split_dir, "phenobench", f"<root>/{split}/images and <root>/{split}/semantics")
+    _require_dir(images_dir, "phenobench", f"<root>/{split}/images/<stem>.png")
+    _require_dir(labels_dir, "phenobench", f"<root>/{split}/semantics/<stem>.png")
+    images = [p for p in _visible_files(images_dir) if p.suffix.lower() == ".png"]
+    if not images:
+        raise DatasetError(f"{images_dir}: no .png images found; the dataset is empty")
+    samples = []
+    for image in images:
+        label = labels_dir / image.name
+        if not label.is_file():
+            raise DatasetError(f"{image}: image has no semantics label; expected {label}")
+        samples.append(Sample(image.stem, image, label))
+    return samples
+
+
+def _read_cwfid_split(path: Path, split: str) -> list[int]:
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: split file not found; the cwfid layout needs it for split={split!r}"
+        )
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatasetError(f"{path}: cannot read split file ({exc})") from exc
+    if not isinstance(document, dict) or split not in document:
+        raise DatasetError(f"{path}: split file has no {split!r} key (expected 'train' and 'test')")
+    numbers = document[split]
+    if not isinstance(numbers, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in numbers
+    ):
+        raise DatasetError(f"{path}: {split!r} must be a list of integer image numbers")
+    return numbers
+
+
+def _list_cwfid(root: Path, split: str | None) -> list[Sample]:
+    if split is not None and split not in CWFID_SPLITS:
+        raise ConfigError(
+            f"the cwfid layout has splits {', '.join(CWFID_SPLITS)} (or None for all); "
+            f"got {split!r}"
+        )
+    images_dir, labels_dir = root / "images", root / "annotations"
+    _require_dir(images_dir, "cwfid", "images/NNN_image.png")
+    _require_dir(labels_dir, "cwfid", "annotations/NNN_annotation.png")
+    by_number: dict[int, tuple[str, Path]] = {}
+    for path in _visible_files(images_dir):
+        match = _CWFID_IMAGE_RE.match(path.name)
+        if match is None:
+            continue
+        number = int(match.group(1))
+        if number in by_number:
+            raise DatasetError(
+                f"{path}: image number {number} appears twice (also {by_number[number][1]})"
+            )
+        by_number[number] = (match.group(1), path)
+    if not by_number:
+        raise DatasetError(f"{images_dir}: no NNN_image.png images found; the dataset is empty")
+    if split is None:
+        numbers = sorted(by_number)
+    else:
+        split_file = root / CWFID_SPLIT_FILE
+        numbers = sorted(set(_read_cwfid_split(split_file, split)))
+        for number in numbers:
+            if number not in by_number:
+                raise DatasetError(
+                    f"{split_file}: lists image {number} in {split!r} but "
+                    f"{images_dir / f'{number:03d}_image.png'} does not exist"
+                )
+        if not numbers:
+            raise DatasetError(f"{split_file}: split {split!r} is empty; the dataset is empty")
+    samples = []
+    for number in numbers:
+        digits, image = by_number[number]
+        label = labels_dir / f"{digits}_annotation.png"
+        if not label.is_file():
+            raise DatasetError(f"{image}: image has no annotation; expected {label}")
+        samples.append(Sample(digits, image, label))
+    return samples
+
+
+_LISTERS: dict[str, Callable[[Path, str | None], list[Sample]]] = {
+    "folder": _list_folder,
+    "phenobench": _list_phenobench,
+    "cwfid": _list_cwfid,
+}
+
+
+def detect_layout(root: Path | str) -> str:
+    """Tell which layout ``root`` holds: ``"folder"``, ``"phenobench"`` or ``"cwfid"``.
+
+    PhenoBench: ``train/images`` or ``val/images`` exists. CWFID: ``annotations/`` or
+    ``train_test_split.yaml`` exists. Folder: ``images/`` exists. Checked in that order.
+    """
+    root = Path(root)
+    _check_root(root)
+    if any((root / s / "images").is_dir() for s in (*PHENOBENCH_SPLITS, "test")):
+        return "phenobench"
+    if (root / "annotations").is_dir() or (root / CWFID_SPLIT_FILE).is_file():
+        return "cwfid"
+    if (root / "images").is_dir():
+        return "folder"
+    raise DatasetError(
+        f"{root}: cannot tell the dataset layout; expected images/ + labels/ (folder), "
+        f"train/images + train/semantics (phenobench) or images/ + annotations/ + "
+        f"{CWFID_SPLIT_FILE} (cwfid)"
+    )
+
+
+def open_dataset(root: Path | str, layout: str = "auto",
+                 split: str | None = None) -> SegmentationDataset:
+    """List the samples of ``root`` in ``layout`` (``"auto"`` detects it) and ``split``.
+
+    Raises ``DatasetError`` for a missing root or folder, an image without a label, or no
+    images at all; ``ConfigError`` for an unknown layout or a split the layout does not have.
+    """
+    root = Path(root)
+    if layout != "auto" and layout not in LAYOUTS:
+        raise ConfigError(f"unknown dataset layout {layout!r}; valid: auto, {', '.join(LAYOUTS)}")
+    _check_root(root)
+    if layout == "auto":
+        layout = detect_layout(root)
+    samples = _LISTERS[layout](root, split)
+    return SegmentationDataset(root, layout, split, samples)
+
+
+# --------------------------------------------------------------------------------------------
+# Class weights and splitting
+# --------------------------------------------------------------------------------------------
+
+
+def class_frequency_weights(dataset: SegmentationDataset, num_classes: int = NUM_CLASSES,
+                            max_images: int | None = None) -> np.ndarray:
+    """Loss weights per class from label pixel frequencies: (num_classes,) float32.
+
+    Uses the ENet scheme ``w_c = 1 / ln(1.02 + p_c)`` where ``p_c`` is the fraction of
+    labelled (non-255) pixels of class ``c``. Weights lie in (1 / ln(2.02), 1 / ln(1.02)]
+    i.e. about (1.42, 50.5]; a class with no pixels gets the cap 50.5, so all are finite.
+    Label ids >= ``num_classes`` (other than 255) are not counted.
+
+    ``max_images`` limits the count to that many labels, evenly spaced over the dataset.
+    Only label files are read. Raises ``DatasetError`` if no pixel is labelled.
+    """
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
+    n = len(dataset)
+    if max_images is not None:
+        if max_images < 1:
+            raise ConfigError(f"max_images must be at least 1, got {max_images}")
+        indices = np.unique(np.linspace(0, n - 1, num=min(max_images, n)).round().astype(int))
+    else:
+        indices = np.arange(n)
+    counts = np.zeros(256, dtype=np.int64)
+    for index in indices:
+        counts += np.bincount(dataset.load_label(int(index)).ravel(), minlength=256)
+    class_counts = counts[:num_classes].astype(np.float64)
+    total = class_counts.sum()
+    if total <= 0:
+        raise DatasetError(
+            f"{dataset.root}: no labelled pixels (all ignore) in {len(indices)} label images; "
+            "cannot compute class weights"
+        )
+    freq = class_counts / total
+    return (1.0 / np.log(1.02 + freq)).astype(np.float32)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministically split ``range(n)`` into (train, val) index arrays, each sorted int64.
+
+    The validation part has ``round(n * val_fraction)`` items, at least 1 when
+    ``val_fraction > 0`` and ``n >= 2``, and never all of them. Same (n, fraction, seed) ->
+    same split on every machine (NumPy PCG64).
+    """
+    if n < 0:
+        raise ConfigError(f"n must not be negative, got {n}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n >= 2:
+        n_val = max(n_val, 1)
+    n_val = min(n_val, max(n - 1, 0))
+    order = np.random.default_rng(seed).permutation(n)
+    val = np.sort(order[:n_val]).astype(np.int64)
+    train = np.sort(order[n_val:]).astype(np.int64)
+    return train, val

@@ -1,0 +1,42 @@
+"""Scoring a predictor on a dataset: any callable from an RGB frame to a label map."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .datasets import SegmentationDataset
+from .metrics import ConfusionAccumulator, SegmentationScores
+
+
+class Predictor(Protocol):
+    """Anything that maps an (H, W, 3) uint8 RGB frame to (H, W) uint8 class ids."""
+
+    name: str
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset: SegmentationDataset,
+             limit: int | None = None, progress: bool = False,
+             description: str = "eval") -> SegmentationScores:
+    """Confusion-matrix scores of ``predict`` over (the first ``limit``) samples of ``dataset``.
+
+    Predictions must come back at the image's own resolution.
+    """
+    acc = ConfusionAccumulator()
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    indices = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc=description, unit="img", leave=False)
+    for i in indices:
+        image, truth = dataset[i]
+        pred = predict(image)
+        if pred.shape != truth.shape:
+            raise ValueError(f"{dataset.samples[i].image_path}: prediction {pred.shape} is not "
+                             f"at image resolution {truth.shape}")
+        acc.add(truth, pred)
+    return acc.scores()

@@ -1,0 +1,65 @@
+"""Losses: class-weighted cross-entropy, optionally plus soft Dice or Lovász-softmax."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..classes import IGNORE_INDEX
+
+LOSSES = ("ce", "ce+dice", "ce+lovasz")
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − mean soft Dice over classes, ignoring pixels labelled 255."""
+    num_classes = logits.shape[1]
+    valid = (target != IGNORE_INDEX)
+    probs = torch.softmax(logits, dim=1) * valid.unsqueeze(1)
+    onehot = F.one_hot(torch.where(valid, target, 0), num_classes).permute(0, 3, 1, 2)
+    onehot = onehot.to(probs.dtype) * valid.unsqueeze(1)
+    inter = (probs * onehot).sum(dim=(0, 2, 3))
+    denom = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+    dice = (2 * inter + 1.0) / (denom + 1.0)
+    return 1.0 - dice.mean()
+
+
+def _lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.cumsum(0)
+    union = gts + (1 - gt_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    if gt_sorted.numel() > 1:
+        jaccard[1:] = jaccard[1:] - jaccard[:-1]
+    return jaccard
+
+
+def lovasz_softmax_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lovász-softmax (Berman et al., CVPR 2018) over classes present, ignoring 255."""
+    probs = torch.softmax(logits, dim=1).permute(0, 2, 3, 1).reshape(-1, logits.shape[1])
+    labels = target.reshape(-1)
+    keep = labels != IGNORE_INDEX
+    probs, labels = probs[keep], labels[keep]
+    losses = []
+    for c in range(logits.shape[1]):
+        fg = (labels == c).to(probs.dtype)
+        if fg.sum() == 0:
+            continue
+        errors = (fg - probs[:, c]).abs()
+        errors_sorted, perm = torch.sort(errors, descending=True)
+        losses.append(torch.dot(errors_sorted, _lovasz_grad(fg[perm])))
+    if not losses:
+        return logits.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
+def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
+                      class_weights: torch.Tensor | None) -> torch.Tensor:
+    """The training loss named ``kind`` (one of LOSSES)."""
+    ce = F.cross_entropy(logits.float(), target, weight=class_weights, ignore_index=IGNORE_INDEX)
+    if kind == "ce":
+        return ce
+    if kind == "ce+dice":
+        return ce + soft_dice_loss(logits.float(), target)
+    if kind == "ce+lovasz":
+        return ce + lovasz_softmax_loss(logits.float(), target)
+    raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")

@@ -1,0 +1,1 @@
+"""Command line: ``crop-weed-seg <subcommand>`` (synth, train, eval, export, info, predict)."""

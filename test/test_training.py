@@ -1,0 +1,87 @@
+"""A short real training run: the loss falls, checkpoints resume, the model folder is complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crop_weed_seg.model_contract import load_model_contract
+from crop_weed_seg.nn.losses import LOSSES, segmentation_loss
+from crop_weed_seg.nn.training import TrainConfig, train
+
+
+def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(data=data, out=out, epochs=3, batch_size=4, crop=64, lr=5e-3,
+                input_size=(96, 128), val_fraction=0.25, val_limit=3, workers=0,
+                progress=False, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_short_training_run_lowers_the_loss(tiny_field: Path, tmp_path: Path) -> None:
+    result = train(_config(tiny_field, tmp_path, epochs=4))
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 4
+    assert losses[-1] < losses[0] * 0.9, losses
+    assert (tmp_path / "checkpoints/last.pt").is_file()
+    assert (tmp_path / "checkpoints/best.safetensors").is_file()
+    assert 1 <= result.best_epoch <= 4
+
+
+def test_resume_continues_after_the_last_checkpoint(tiny_field: Path, tmp_path: Path) -> None:
+    train(_config(tiny_field, tmp_path, epochs=1))
+    result = train(_config(tiny_field, tmp_path, epochs=2, resume=True))
+    assert [h["epoch"] for h in result.history] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_is_finite_and_ignores_255(loss: str) -> None:
+    import torch
+
+    logits = torch.randn(2, 3, 8, 8, requires_grad=True)
+    target = torch.randint(0, 3, (2, 8, 8))
+    target[0, :4] = 255
+    value = segmentation_loss(loss, logits, target, torch.ones(3))
+    value.backward()
+    assert torch.isfinite(value) and logits.grad is not None
+    assert torch.all(logits.grad[0, :, :4] == 0)
+
+
+def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path: Path) -> None:
+    from crop_weed_seg.tools.cli import main
+
+    rc = main(["train", "--data", str(tiny_field), "--test-data", str(tiny_field),
+               "--out", str(tmp_path / "run"), "--name", "tiny", "--epochs", "1",
+               "--batch-size", "4", "--crop", "64", "--input-size", "96x128", "--workers", "0",
+               "--val-fraction", "0.25", "--quiet"])
+    assert rc == 0
+    folder = tmp_path / "run/model"
+    for name in ("model.yaml", "model.onnx", "model.safetensors", "README.md",
+                 "training_curves.png", "confusion_val.png", "confusion_test.png",
+                 "confusion_test_classical.png"):
+        assert (folder / name).is_file(), name
+    contract = load_model_contract(folder)
+    assert contract.classes == ("soil", "crop", "weed") and contract.input.size == (96, 128)
+    doc = yaml.safe_load((folder / "model.yaml").read_text())
+    assert doc["onnx"]["parity_argmax_agreement"] >= 0.999
+    assert doc["training"]["command"].startswith("crop-weed-seg train --data")
+    assert set(doc["metrics"]) == {"val", "test", "test_classical"}
+    card = (folder / "README.md").read_text()
+    assert "crop-weed-seg train" in card and "| test |" in card
+
+    # Fine-tuning from the new folder starts from its weights and keeps its contract.
+    rc = main(["train", "--data", str(tiny_field), "--init", str(folder), "--out",
+               str(tmp_path / "ft"), "--epochs", "1", "--batch-size", "4", "--crop", "64",
+               "--workers", "0", "--quiet"])
+    assert rc == 0
+    assert load_model_contract(tmp_path / "ft/model").input.size == (96, 128)
+
+    # eval on the folder writes the documented JSON keys.
+    rc = main(["eval", "--model", str(folder), "--data", str(tiny_field), "--json",
+               str(tmp_path / "e.json"), "--quiet"])
+    assert rc == 0
+    keys = set(json.loads((tmp_path / "e.json").read_text()))
+    assert {"miou", "iou", "vegetation_iou", "pixel_accuracy", "confusion", "images"} <= keys
