@@ -85,3 +85,16 @@ def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path
     assert rc == 0
     keys = set(json.loads((tmp_path / "e.json").read_text()))
     assert {"miou", "iou", "vegetation_iou", "pixel_accuracy", "confusion", "images"} <= keys
+
+
+def test_loss_class_weights_give_the_rare_class_more_weight_and_average_one() -> None:
+    import numpy as np
+
+    from crop_weed_seg.nn.training import loss_class_weights
+
+    freq = np.array([1.5, 8.0, 25.0], np.float32)
+    for scheme in ("enet", "sqrt-enet"):
+        w = loss_class_weights(freq, scheme)
+        assert w.mean() == pytest.approx(1.0) and w[2] > w[1] > w[0]
+    assert loss_class_weights(freq, "sqrt-enet")[2] < loss_class_weights(freq, "enet")[2]
+    assert np.allclose(loss_class_weights(freq, "none"), 1.0)

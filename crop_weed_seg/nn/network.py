@@ -31,7 +31,7 @@ class NetworkConfig:
     def channels(self) -> tuple[int, int, int, int]:
         def c(n: int) -> int:
             return max(8, int(round(n * self.width / 8)) * 8)
-        return c(16), c(32), c(80), c(160)
+        return c(16), c(32), c(96), c(192)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -106,7 +106,7 @@ class CWNet(nn.Module):
         self.stem = ConvBNAct(cin, c1, 3, stride=2)                       # 1/2
         self.down1 = nn.Sequential(SeparableConv(c1, c2, stride=2), ResidualBlock(c2))  # 1/4
         self.down2 = nn.Sequential(SeparableConv(c2, c3, stride=2), ResidualBlock(c3),
-                                   ResidualBlock(c3, 2))                  # 1/8
+                                   ResidualBlock(c3, 2), ResidualBlock(c3, 4))  # 1/8
         self.down3 = nn.Sequential(SeparableConv(c3, c4, stride=2), ResidualBlock(c4, 2),
                                    ResidualBlock(c4, 4), ResidualBlock(c4, 8))  # 1/16
         self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c4, c4, 1), nn.Sigmoid())

@@ -57,10 +57,14 @@ def _write_sheet(dataset_root: Path, count: int, path: Path) -> None:
     from ..image_files import write_image_atomic
     from ..visualize import contact_sheet, overlay
 
+    import cv2
+
     data = open_dataset(dataset_root, "folder")
     frames = [data[i] for i in range(count)]
     tiles = [f[0] for f in frames] + [overlay(f[0], f[1], alpha=0.6, blend_soil=False)
                                       for f in frames]
+    tiles = [cv2.resize(t, (256, 256 * t.shape[0] // t.shape[1]), interpolation=cv2.INTER_AREA)
+             for t in tiles]
     sheet = contact_sheet(tiles, columns=count)
     write_image_atomic(path, np.ascontiguousarray(sheet))
 
@@ -92,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, layout=args.format, split=args.split,
         val_data=args.val_data, val_split=args.val_split, val_fraction=args.val_fraction,
         epochs=args.epochs, max_minutes=args.max_minutes, batch_size=args.batch_size,
-        crop=args.crop, lr=args.lr, loss=args.loss, width=args.width, init=args.init,
+        crop=args.crop, lr=args.lr, loss=args.loss, class_weighting=args.class_weighting,
+        width=args.width, init=args.init,
         resume=args.resume, seed=args.seed, device=args.device, workers=args.workers,
         progress=not args.quiet, input_size=args.input_size).validate()
     test_set = open_dataset(args.test_data, "auto", args.test_split) if args.test_data else None
@@ -265,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=_size, default=(384, 512))
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--loss", default="ce", help="ce, ce+dice or ce+lovasz")
+    p.add_argument("--class-weighting", default="sqrt-enet",
+                   help="loss weights per class: sqrt-enet (default), enet or none")
     p.add_argument("--width", type=float, default=1.0, help="network width multiplier")
     p.add_argument("--init", type=Path, default=None, help="model folder to fine-tune")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
