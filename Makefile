@@ -38,7 +38,7 @@ endif
 venv: $(CORE_STAMP) $(ROS_STAMP)
 
 run: venv
-	$(VENV)/bin/crop-weed-seg predict samples/field --model models/default --out out
+	$(VENV)/bin/crop-weed-seg predict samples/field/images --model models/default --out out
 
 test: venv
 	$(PY) -m pytest -q test

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import yaml
 
 from .classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
 from .errors import ConfigError, DatasetError
-from .image_files import read_rgb
+from .image_files import read_id_image, read_rgb
 
 LAYOUTS: tuple[str, ...] = ("folder", "phenobench", "cwfid")
 FOLDER_IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
@@ -61,21 +60,6 @@ class Sample:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_id_image(path: Path) -> np.ndarray:
-    """Read a single-channel 8- or 16-bit id image as is: (H, W) uint8 or uint16."""
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        reason = "file does not exist" if not path.exists() else "not a readable image"
-        raise DatasetError(f"{path}: cannot read label image ({reason})")
-    if data.ndim != 2:
-        raise DatasetError(
-            f"{path}: label image has {data.shape[2]} channels; expected one channel of class ids"
-        )
-    if data.dtype not in (np.uint8, np.uint16):
-        raise DatasetError(f"{path}: unsupported label dtype {data.dtype} (expected 8 or 16 bit)")
-    return data
-
-
 def _make_lut(mapping: dict[int, int]) -> np.ndarray:
     lut = np.full(65536, IGNORE_INDEX, dtype=np.uint8)
     for src, dst in mapping.items():
@@ -93,7 +77,7 @@ class _IdDecoder:
         self.identity = all(k == v for k, v in mapping.items())
 
     def __call__(self, path: Path) -> np.ndarray:
-        raw = _read_id_image(path)
+        raw = read_id_image(path)
         counts = np.bincount(raw.ravel(), minlength=256 if raw.dtype == np.uint8 else 65536)
         present = np.flatnonzero(counts)
         bad = np.setdiff1d(present, self.allowed)

@@ -41,8 +41,8 @@ def read_rgb(path: Path | str) -> np.ndarray:
     raise DatasetError(f"{path}: unsupported channel count {data.shape[2]}")
 
 
-def read_label_image(path: Path | str) -> np.ndarray:
-    """Read a single-channel label PNG as (H, W) uint8 without any conversion."""
+def read_id_image(path: Path | str) -> np.ndarray:
+    """Read a single-channel 8- or 16-bit id image as is: (H, W) uint8 or uint16."""
     path = Path(path)
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
@@ -52,6 +52,14 @@ def read_label_image(path: Path | str) -> np.ndarray:
         raise DatasetError(
             f"{path}: label image has {data.shape[2]} channels; expected one channel of class ids"
         )
+    if data.dtype not in (np.uint8, np.uint16):
+        raise DatasetError(f"{path}: unsupported label dtype {data.dtype} (expected 8 or 16 bit)")
+    return data
+
+
+def read_label_image(path: Path | str) -> np.ndarray:
+    """Read a single-channel label PNG as (H, W) uint8; 16-bit files must hold values ≤ 255."""
+    data = read_id_image(path)
     if data.dtype != np.uint8:
         if data.max(initial=0) > 255:
             raise DatasetError(f"{path}: label values exceed 255 (dtype {data.dtype})")

@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 
 from .classes import CLASS_NAMES, WEED
+from .backends import BackendOptions
 from .errors import ConfigError
 from .image_files import IMAGE_SUFFIXES, read_rgb, write_bytes_atomic, write_image_atomic
-from .inference import load_predictor
+from .segmenter import Segmenter, load_predictor
 from .visualize import overlay
 
 #: Weed blobs smaller than this share of the frame are not counted as plants (noise).
@@ -55,11 +56,12 @@ def coverage(labels: np.ndarray) -> dict[str, float]:
     return {name: float(c) / labels.size for name, c in zip(CLASS_NAMES, counts)}
 
 
-def predict_files(model: str | Path, inputs: list[str], out: Path,
-                  progress: bool = False) -> list[dict[str, Any]]:
+def predict_files(model: str | Path, inputs: list[str], out: Path, progress: bool = False,
+                  backend: str = "auto", options: BackendOptions = BackendOptions()
+                  ) -> list[dict[str, Any]]:
     """Segment every input image; write ``labels/``, ``overlays/``, ``stats.json``, ``stats.csv``
     under ``out`` and return the per-image rows."""
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, backend, options)
     paths = expand_inputs(inputs)
     rows: list[dict[str, Any]] = []
     iterator: Any = paths
@@ -70,22 +72,31 @@ def predict_files(model: str | Path, inputs: list[str], out: Path,
     for path in iterator:
         rgb = read_rgb(path)
         t0 = time.perf_counter()
-        labels = predictor.predict(rgb)
-        ms = (time.perf_counter() - t0) * 1000.0
+        timings: dict[str, float] = {}
+        if isinstance(predictor, Segmenter):
+            result = predictor.segment(rgb, "RGB", want_confidence=False)
+            labels = result.labels
+            timings = {"preprocess_ms": result.timings.preprocess_ms,
+                       "infer_ms": result.timings.infer_ms,
+                       "postprocess_ms": result.timings.postprocess_ms}
+        else:
+            labels = predictor.predict(rgb)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000.0
         write_image_atomic(out / "labels" / f"{path.stem}.png", labels, rgb=False)
         write_image_atomic(out / "overlays" / f"{path.stem}.png", overlay(rgb, labels))
         rows.append({"image": str(path), "height": rgb.shape[0], "width": rgb.shape[1],
                      "coverage": coverage(labels), "weed_count": count_weeds(labels),
-                     "predict_ms": round(ms, 2)})
+                     **{k: round(v, 3) for k, v in timings.items()}})
     write_bytes_atomic(out / "stats.json", (json.dumps(
         {"model": str(model), "images": rows}, indent=2) + "\n").encode())
     buf = io.StringIO()
     writer = csv.writer(buf)
+    timing_keys = ["preprocess_ms", "infer_ms", "postprocess_ms", "total_ms"]
     writer.writerow(["image", "height", "width"] + [f"{n}_coverage" for n in CLASS_NAMES] +
-                    ["weed_count", "predict_ms"])
+                    ["weed_count"] + timing_keys)
     for r in rows:
         writer.writerow([r["image"], r["height"], r["width"]] +
                         [f"{r['coverage'][n]:.6f}" for n in CLASS_NAMES] +
-                        [r["weed_count"], r["predict_ms"]])
+                        [r["weed_count"]] + [r.get(k, "") for k in timing_keys])
     write_bytes_atomic(out / "stats.csv", buf.getvalue().encode())
     return rows

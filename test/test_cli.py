@@ -12,6 +12,9 @@ import pytest
 from crop_weed_seg.image_files import read_label_image, write_image_atomic
 from crop_weed_seg.tools.cli import main
 
+REPO = Path(__file__).resolve().parents[1]
+MODEL = str(REPO / "models/default")
+
 
 def test_synth_command_writes_a_folder_dataset_and_a_sheet(tmp_path: Path) -> None:
     rc = main(["synth", "--out", str(tmp_path / "d"), "--count", "3", "--seed", "5",
@@ -77,3 +80,28 @@ def test_info_lists_runtimes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime" in out and "tensorrt" in out
+
+
+def test_bench_writes_the_documented_json_keys_for_each_backend(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--model", MODEL, "--backend", "onnxruntime", "--backend",
+               "torch", "--sizes", "120x160", "--frames", "3", "--warmup", "1", "--threads", "1",
+               "--json", str(out)])
+    assert rc == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["backend"] for r in results] == ["onnxruntime", "torch"]
+    for r in results:
+        assert r["input"] == [120, 160]
+        for key in ("p50_ms", "p95_ms", "p99_ms", "fps", "preprocess_ms", "infer_ms",
+                    "postprocess_ms"):
+            assert r[key] > 0, key
+        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
+
+
+def test_predict_with_the_default_model_records_stage_timings(tmp_path: Path) -> None:
+    rc = main(["predict", str(REPO / "samples/field/images/field_000001.png"), "--model", MODEL,
+               "--backend", "torch", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    row = json.loads((tmp_path / "stats.json").read_text())["images"][0]
+    assert row["infer_ms"] > 0 and row["total_ms"] >= row["infer_ms"]
+    assert read_label_image(tmp_path / "labels/field_000001.png").shape == (480, 640)

@@ -46,3 +46,22 @@ def test_accumulator_adds_images_and_json_has_the_documented_keys() -> None:
 def test_out_of_range_prediction_is_an_error() -> None:
     with pytest.raises(ValueError, match="prediction holds class ids outside"):
         confusion_matrix(np.zeros(3, np.uint8), np.array([0, 1, 7], np.uint8))
+
+
+def test_evaluate_adds_up_a_hand_made_dataset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crop_weed_seg.datasets import open_dataset
+    from crop_weed_seg.evaluation import evaluate
+    from crop_weed_seg.image_files import write_image_atomic
+
+    (tmp_path / "images").mkdir()
+    truth = {"a": np.array([[0, 0], [1, 2]], np.uint8), "b": np.array([[2, 2], [255, 1]], np.uint8)}
+    for stem, lab in truth.items():
+        write_image_atomic(tmp_path / "images" / f"{stem}.png", np.zeros((2, 2, 3), np.uint8))
+        write_image_atomic(tmp_path / "labels" / f"{stem}.png", lab, rgb=False)
+    # The predictor calls everything weed: soil 0/2, crop 0/2, weed 3/(3+4) IoU.
+    scores = evaluate(lambda rgb: np.full(rgb.shape[:2], 2, np.uint8), open_dataset(tmp_path))
+    assert scores.images == 2
+    assert scores.iou["weed"] == pytest.approx(3 / 7)
+    assert scores.iou["soil"] == 0.0 and scores.iou["crop"] == 0.0
+    assert scores.pixel_accuracy == pytest.approx(3 / 7)
+    assert scores.vegetation_iou == pytest.approx(5 / 7)

@@ -12,7 +12,7 @@ import pytest
 from crop_weed_seg.classes import CROP, SOIL, WEED
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.image_files import read_label_image, read_rgb
-from crop_weed_seg.synthetic import PRESETS, SynthConfig, generate_sample
+from crop_weed_seg.synthetic import PRESETS, generate_sample
 from crop_weed_seg.synthetic.dataset_writer import write_dataset
 from crop_weed_seg.synthetic.plants import WEED_MORPHOLOGIES
 
@@ -62,7 +62,10 @@ def test_labels_match_what_was_rendered_without_camera_effects() -> None:
 def test_weed_frames_hold_weed_pixels_and_crop_rows_hold_crop_pixels() -> None:
     for index in range(4):
         _, labels, meta = generate_sample(CLEAN, seed=5, index=index)
-        assert (labels == CROP).any() == (meta["crops"] > 0)
+        if meta["crops_in_view"] > 0:  # a crop centred in the frame always shows
+            assert (labels == CROP).any()
+        if (labels == CROP).any():
+            assert meta["crops"] > 0
         if meta["weeds"] > 3:
             assert (labels == WEED).any()
 

@@ -187,8 +187,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     cfg.validate()
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
     data = open_dataset(cfg.data, cfg.layout, cfg.split)
     if cfg.val_data is not None:
         val_set = open_dataset(cfg.val_data, "auto", cfg.val_split)

@@ -15,7 +15,7 @@ import numpy as np
 from ..classes import CROP, WEED
 from ..errors import ConfigError
 from .camera import cast_shadow, illumination_gains, jpeg_roundtrip, motion_blur, sensor_noise
-from .plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, plant_style
+from .plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
 from .soil import render_soil
 
 Range = tuple[float, float]
@@ -31,7 +31,7 @@ class SynthConfig:
 
     height: int = 512
     width: int = 512
-    gsd_mm: Range = (1.0, 2.5)
+    gsd_mm: Range = (0.6, 1.6)
     crop_morphologies: tuple[str, ...] = ("rosette", "narrow")
     weed_morphologies: tuple[str, ...] = ("broadleaf", "grass", "divided", "seedling")
     row_spacing_cm: Range = (30.0, 60.0)
@@ -200,10 +200,21 @@ def generate_sample(config: SynthConfig, seed: int, index: int
     canvas = Canvas(color=np.zeros((h, w, 3), np.float32), label=np.zeros((h, w), np.uint8),
                     px_per_cm=ppc)
     counts: dict[str, int] = {}
+    # One cultivar per field: every crop plant shares a base colour (small per-plant jitter);
+    # each weed draws its own.
+    crop_colour = None
+    if crops:
+        _, hue, sat, val = CROP_MORPHOLOGIES[crops[0].kind]
+        crop_colour = plant_style(rng, CROP, hue, sat, val, 0.0).color
     for p in plants:
-        table = CROP_MORPHOLOGIES if p.class_id == CROP else WEED_MORPHOLOGIES
-        drawer, hue, sat, val = table[p.kind]
-        drawer(canvas, plant_style(rng, p.class_id, hue, sat, val, p.stage), rng, p.x, p.y)
+        if p.class_id == CROP and crop_colour is not None:
+            drawer = CROP_MORPHOLOGIES[p.kind][0]
+            colour = np.clip(crop_colour * rng.uniform(0.95, 1.05, 3), 0.0, 1.0)
+            style = PlantStyle(CROP, colour.astype(np.float32), float(np.clip(p.stage, 0, 1)))
+        else:
+            drawer, hue, sat, val = WEED_MORPHOLOGIES[p.kind]
+            style = plant_style(rng, p.class_id, hue, sat, val, p.stage)
+        drawer(canvas, style, rng, p.x, p.y)
         counts[p.kind] = counts.get(p.kind, 0) + 1
 
     vegetation = (canvas.label > 0).astype(np.float32)
@@ -242,6 +253,7 @@ def generate_sample(config: SynthConfig, seed: int, index: int
     meta.update({
         "seed": int(seed), "index": int(index), "gsd_mm": float(gsd),
         "plants": counts, "crops": len(crops), "weeds": len(weeds),
+        "crops_in_view": sum(0 <= c.x < w and 0 <= c.y < h for c in crops),
         "color_temperature_k": kelvin, "exposure": exposure, "cast_shadow": shadowed,
         "motion_blur_px": blur_px, "jpeg_quality": quality,
     })

@@ -166,14 +166,14 @@ def draw_broadleaf_weed(canvas: Canvas, style: PlantStyle, rng: np.random.Genera
     ppc = canvas.px_per_cm
     pairs = int(1 + round(style.stage * 3))
     max_len = (1.0 + 3.5 * style.stage) * ppc * rng.uniform(0.8, 1.2)
-    kind = "rhombic" if rng.random() < 0.5 else "ovate"
+    kind = "rhombic" if rng.random() < 0.6 else "ovate"
     a0 = rng.uniform(0, np.pi)
     for i in range(pairs):
         length = max_len * (1.0 - 0.18 * i)
         for side in (0.0, np.pi):
             ang = a0 + i * np.pi / 2 + side + rng.normal(0, 0.15)
             draw_leaf(canvas, style, rng, x, y, ang, length, length * rng.uniform(0.5, 0.75), kind,
-                      serration=rng.uniform(0, 0.15), teeth=int(rng.integers(4, 9)))
+                      serration=rng.uniform(0.08, 0.25), teeth=int(rng.integers(4, 9)))
 
 
 def draw_grass_weed(canvas: Canvas, style: PlantStyle, rng: np.random.Generator,
@@ -259,14 +259,14 @@ PlantDrawer = Callable[[Canvas, PlantStyle, np.random.Generator, float, float], 
 #: Crop morphologies: name -> (drawer, hue range [deg], saturation range, value range).
 CROP_MORPHOLOGIES: dict[str, tuple[PlantDrawer, tuple[float, float], tuple[float, float],
                                    tuple[float, float]]] = {
-    "rosette": (draw_rosette, (80, 110), (0.55, 0.85), (0.38, 0.62)),
+    "rosette": (draw_rosette, (85, 115), (0.6, 0.9), (0.35, 0.6)),
     "narrow": (draw_narrow, (95, 120), (0.5, 0.8), (0.3, 0.5)),
 }
 
 #: Weed morphologies, same layout. "trifoliate" is the held-out one by default.
 WEED_MORPHOLOGIES: dict[str, tuple[PlantDrawer, tuple[float, float], tuple[float, float],
                                    tuple[float, float]]] = {
-    "broadleaf": (draw_broadleaf_weed, (65, 105), (0.35, 0.75), (0.35, 0.65)),
+    "broadleaf": (draw_broadleaf_weed, (60, 95), (0.25, 0.6), (0.4, 0.68)),
     "grass": (draw_grass_weed, (65, 92), (0.45, 0.8), (0.45, 0.7)),
     "divided": (draw_divided_weed, (85, 115), (0.45, 0.8), (0.3, 0.55)),
     "seedling": (draw_seedling_weed, (75, 105), (0.5, 0.85), (0.45, 0.72)),

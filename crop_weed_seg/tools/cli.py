@@ -87,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from ..datasets import open_dataset
     from ..evaluation import evaluate
-    from ..inference import load_predictor
+    from ..segmenter import load_predictor
     from ..nn.model_folder import write_model_folder
     from ..nn.training import TrainConfig, train
     from .model_card import write_model_card
@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..datasets import open_dataset
     from ..evaluation import evaluate
-    from ..inference import load_predictor
+    from ..segmenter import load_predictor
     from ..plots import plot_confusion
 
     dataset = open_dataset(args.data, args.format, args.split)
@@ -202,10 +202,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from .. import __version__
 
+    from importlib import metadata
+
+    from ..backends import available_backends
+
     print(f"crop_weed_seg {__version__} on Python {platform.python_version()}")
-    for mod in ("onnxruntime", "torch", "tensorrt", "rclpy", "cv2", "numpy"):
-        spec = importlib.util.find_spec(mod)
-        print(f"  {mod:12s} {'available' if spec else 'not installed'}")
+    dists = {"onnxruntime": "onnxruntime", "torch": "torch", "tensorrt": "tensorrt",
+             "rclpy": "rclpy", "cv2": "opencv-python-headless", "numpy": "numpy"}
+    for mod, dist in dists.items():
+        if importlib.util.find_spec(mod) is None:
+            print(f"  {mod:12s} not installed")
+            continue
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "installed (version unknown)"
+        print(f"  {mod:12s} {version}")
+    print(f"  backends available here, in auto order: {', '.join(available_backends())}")
     if args.model:
         from ..model_contract import load_model_contract, sha256_file
 
@@ -221,12 +234,55 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bench -------------------------------------------------------------------------------------
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..backends import BackendOptions, available_backends
+    from ..benchmark import run_benchmark
+    from ..image_files import write_bytes_atomic
+
+    backends = args.backend or available_backends()
+    options = BackendOptions(device=args.device, precision=args.precision, threads=args.threads,
+                             cuda_graphs=args.cuda_graphs)
+    results = run_benchmark(args.model, backends, tuple(args.sizes), args.frames, args.warmup,
+                            options)
+    print(f"{'backend':12s} {'input':>10s} {'p50':>7s} {'p95':>7s} {'p99':>7s} {'fps':>7s} "
+          f"{'pre':>6s} {'infer':>7s} {'post':>6s} {'RSS MiB':>8s}  detail")
+    for r in results:
+        print(f"{r.backend:12s} {r.input[1]:>5d}x{r.input[0]:<4d} {r.p50_ms:7.2f} {r.p95_ms:7.2f} "
+              f"{r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} {r.infer_ms:7.2f} "
+              f"{r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
+    if args.json:
+        doc = {"model": str(args.model), "machine": _machine(),
+               "results": [r.to_json() for r in results]}
+        write_bytes_atomic(args.json, (json.dumps(doc, indent=2) + "\n").encode())
+    return 0
+
+
+def _machine() -> dict[str, object]:
+    import os
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
+
+
 # --- predict -----------------------------------------------------------------------------------
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..predict_files import predict_files
 
-    rows = predict_files(args.model, args.inputs, args.out, progress=not args.quiet)
+    from ..backends import BackendOptions
+
+    rows = predict_files(args.model, args.inputs, args.out, progress=not args.quiet,
+                         backend=args.backend, options=BackendOptions(device=args.device))
     for row in rows:
         cov = "  ".join(f"{k} {v * 100:5.1f}%" for k, v in row["coverage"].items())
         print(f"{row['image']}: {cov}  weeds {row['weed_count']}")
@@ -308,8 +364,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--model", default="models/default", help="model folder, or 'classical'")
     p.add_argument("--out", type=Path, default=Path("out"))
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime or torch")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="latency/throughput per backend and input size")
+    p.add_argument("--model", default="models/default")
+    p.add_argument("--backend", action="append", default=None,
+                   help="repeatable; default: every backend available here")
+    p.add_argument("--sizes", type=_size, nargs="+", default=[(480, 640), (720, 1280),
+                                                               (1080, 1920)],
+                   help="camera sizes HxW (default 480x640 720x1280 1080x1920)")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16"))
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--cuda-graphs", action="store_true")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
