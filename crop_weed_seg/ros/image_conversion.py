@@ -1,0 +1,218 @@
+"""Conversion between ``sensor_msgs`` images and numpy arrays: our own cv_bridge.
+
+cv_bridge for ROS 2 is not pip-installable, so this module mirrors its semantics for the
+encodings we accept: the same encoding names, the same ``step`` (row padding) handling, the same
+``is_bigendian`` handling and the same OpenCV Bayer codes. Every problem with one message is an
+:class:`~crop_weed_seg.errors.InvalidFrameError` naming the encoding and the numbers, so the node
+can log it and skip the frame; nothing here crashes on a malformed message or returns a skewed
+image.
+
+``image_to_array`` returns a view on the message's buffer whenever it can (8-bit data, 16-bit
+data already in the machine's byte order), also when rows are padded: the view then has a row
+stride of ``step`` and simply does not include the padding. It copies only to byteswap 16-bit
+data or to demosaic Bayer data.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from typing import Any
+
+import cv2
+import numpy as np
+
+from crop_weed_seg.errors import InvalidFrameError
+
+_U8 = np.dtype(np.uint8)
+_U16 = np.dtype(np.uint16)
+
+#: encoding -> (channels in the message, dtype of one channel, channel order for the Segmenter).
+#: For Bayer encodings the message has one channel; ``image_to_array`` demosaics it to 3-channel
+#: RGB uint8, hence the order "RGB".
+ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
+    "rgb8": (3, _U8, "RGB"),
+    "bgr8": (3, _U8, "BGR"),
+    "rgba8": (4, _U8, "RGB"),
+    "bgra8": (4, _U8, "BGR"),
+    "mono8": (1, _U8, "MONO"),
+    "mono16": (1, _U16, "MONO"),
+    "rgb16": (3, _U16, "RGB"),
+    "bgr16": (3, _U16, "BGR"),
+    "rgba16": (4, _U16, "RGB"),
+    "bgra16": (4, _U16, "BGR"),
+    "bayer_rggb8": (1, _U8, "RGB"),
+    "bayer_bggr8": (1, _U8, "RGB"),
+    "bayer_gbrg8": (1, _U8, "RGB"),
+    "bayer_grbg8": (1, _U8, "RGB"),
+}
+
+#: ROS Bayer encoding -> OpenCV demosaic code, exactly as cv_bridge maps them. OpenCV names a
+#: Bayer pattern by the 2x2 block starting at the second row and second column, so the ROS
+#: pattern (named from the top-left pixel) is the OpenCV name with both letters swapped:
+#: ROS ``rggb`` (R at (0, 0)) is OpenCV ``BayerBG``.
+BAYER_CODES: dict[str, int] = {
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+}
+
+_SUPPORTED = ", ".join(ENCODINGS)
+_MACHINE_IS_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _payload(data: Any) -> np.ndarray:
+    """The message's ``data`` as a flat uint8 array, without copying when it is a buffer."""
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError):
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+
+def _spec(encoding: str) -> tuple[int, np.dtype, str]:
+    try:
+        return ENCODINGS[encoding]
+    except KeyError:
+        raise InvalidFrameError(
+            f"image encoding {encoding!r} is not supported; supported encodings: {_SUPPORTED}"
+        ) from None
+
+
+def image_to_array(msg: Any) -> tuple[np.ndarray, str]:
+    """Convert a ``sensor_msgs/Image`` to ``(array, channel_order)``.
+
+    The array is (H, W) for one channel and (H, W, C) otherwise, with the message's own channel
+    layout and dtype (uint8 or native-endian uint16); the order is "RGB", "BGR" or "MONO"
+    (rgba/bgra keep their 4 channels and report "RGB"/"BGR"). Bayer encodings are demosaiced
+    to RGB uint8. Raises InvalidFrameError for an unknown encoding or inconsistent sizes.
+    """
+    encoding = str(msg.encoding)
+    channels, dtype, order = _spec(encoding)
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise InvalidFrameError(f"{encoding} image has height {height} and width {width}; "
+                                "both must be at least 1")
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise InvalidFrameError(
+            f"{encoding} image step {step} is smaller than width {width} × {channels} "
+            f"channel(s) × {dtype.itemsize} byte(s) = {row_bytes}")
+    if step % dtype.itemsize:
+        raise InvalidFrameError(
+            f"{encoding} image step {step} is not a multiple of the element size "
+            f"{dtype.itemsize} bytes")
+    flat = _payload(msg.data)
+    if flat.size < step * height:
+        raise InvalidFrameError(
+            f"{encoding} image data holds {flat.size} bytes, fewer than step {step} × "
+            f"height {height} = {step * height}")
+
+    rows = flat[:step * height].reshape(height, step)[:, :row_bytes]
+    big_endian_data = bool(msg.is_bigendian)
+    if dtype.itemsize > 1 and big_endian_data != _MACHINE_IS_BIG_ENDIAN:
+        wire = dtype.newbyteorder(">" if big_endian_data else "<")
+        pixels = rows.view(wire).astype(dtype)  # one pass: byteswap into a native copy
+    else:
+        pixels = rows.view(dtype)
+    pixels = pixels.reshape((height, width) if channels == 1 else (height, width, channels))
+
+    code = BAYER_CODES.get(encoding)
+    if code is not None:
+        if height < 2 or width < 2:
+            raise InvalidFrameError(f"{encoding} image of {height}×{width} is too small to "
+                                    "demosaic (at least 2×2)")
+        try:
+            return cv2.cvtColor(pixels, code), order
+        except cv2.error as exc:
+            raise InvalidFrameError(f"{encoding} image of {height}×{width} could not be "
+                                    f"demosaiced: {exc}") from None
+    return pixels, order
+
+
+def compressed_to_array(msg: Any) -> tuple[np.ndarray, str]:
+    """Decode a JPEG/PNG ``sensor_msgs/CompressedImage`` to ``(array, channel_order)``.
+
+    Colour images come back as BGR uint8 (H, W, 3) and report "BGR"; grey images as (H, W)
+    uint8 and report "MONO". An empty, corrupt or undecodable payload is an InvalidFrameError.
+    """
+    fmt = str(getattr(msg, "format", ""))
+    if "compresseddepth" in fmt.lower():
+        raise InvalidFrameError(f"compressed image format {fmt!r} (compressedDepth) is not "
+                                "supported; use JPEG or PNG")
+    buf = _payload(msg.data)
+    if buf.size == 0:
+        raise InvalidFrameError(f"compressed image (format {fmt!r}) has an empty payload")
+    try:
+        decoded = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR)
+    except cv2.error as exc:
+        raise InvalidFrameError(f"compressed image (format {fmt!r}, {buf.size} bytes) could not "
+                                f"be decoded: {exc}") from None
+    if decoded is None or decoded.size == 0:
+        raise InvalidFrameError(f"compressed image (format {fmt!r}, {buf.size} bytes) could not "
+                                "be decoded as JPEG or PNG")
+    if decoded.dtype != np.uint8:  # defensive: IMREAD_ANYCOLOR without ANYDEPTH gives 8-bit
+        decoded = (decoded >> 8).astype(np.uint8) if decoded.dtype == np.uint16 else \
+            cv2.convertScaleAbs(decoded)
+    if decoded.ndim == 3 and decoded.shape[2] == 1:
+        decoded = decoded[:, :, 0]
+    if decoded.ndim == 2:
+        return decoded, "MONO"
+    if decoded.shape[2] == 4:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2BGR)
+    return decoded, "BGR"
+
+
+def _copy_header(header: Any) -> Any:
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec),
+                  frame_id=header.frame_id)
+
+
+def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any:
+    """Build a ``sensor_msgs/Image`` from an array (the inverse of :func:`image_to_array`).
+
+    Supports every encoding of :data:`ENCODINGS` except Bayer. The data is written little-endian
+    with ``is_bigendian = 0`` and no row padding (``step = width × channels × bytes``); the
+    header (stamp and frame_id) is copied when given. Raises InvalidFrameError when the array's
+    shape or dtype does not fit the encoding.
+    """
+    from sensor_msgs.msg import Image
+
+    if encoding in BAYER_CODES:
+        publishable = ", ".join(e for e in ENCODINGS if e not in BAYER_CODES)
+        raise InvalidFrameError(f"publishing {encoding} is not supported; supported "
+                                f"encodings: {publishable}")
+    channels, dtype, _ = _spec(encoding)
+    arr = np.asarray(array_)
+    if arr.dtype.kind != dtype.kind or arr.dtype.itemsize != dtype.itemsize:
+        raise InvalidFrameError(f"{encoding} needs a {dtype} array, got {arr.dtype}")
+    if channels == 1 and arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    expected = "(H, W)" if channels == 1 else f"(H, W, {channels})"
+    if (arr.ndim != (2 if channels == 1 else 3)
+            or (channels > 1 and arr.shape[2] != channels)):
+        raise InvalidFrameError(f"{encoding} needs an array of shape {expected}, "
+                                f"got {arr.shape}")
+    height, width = int(arr.shape[0]), int(arr.shape[1])
+    if height == 0 or width == 0:
+        raise InvalidFrameError(f"{encoding} array of shape {arr.shape} is empty")
+    # Little-endian, C-contiguous; a no-op for a contiguous uint8 / native uint16 array on a
+    # little-endian machine.
+    arr = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("<"))
+
+    msg = Image()
+    if header is not None:
+        msg.header = _copy_header(header)
+    msg.height = height
+    msg.width = width
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = width * channels * dtype.itemsize
+    # An array.array('B') is taken as is by the generated setter; bytes or lists would be
+    # checked element by element in Python (seconds for a 1080p frame).
+    data = array.array("B")
+    data.frombytes(arr.reshape(-1).view(np.uint8))
+    msg.data = data
+    return msg

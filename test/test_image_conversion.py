@@ -1,0 +1,287 @@
+"""Our cv_bridge replacement: sensor_msgs Image / CompressedImage <-> numpy arrays."""
+
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("sensor_msgs.msg")
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from crop_weed_seg.errors import InvalidFrameError  # noqa: E402
+from crop_weed_seg.ros.image_conversion import (  # noqa: E402
+    BAYER_CODES,
+    ENCODINGS,
+    array_to_image,
+    compressed_to_array,
+    image_to_array,
+)
+
+PLAIN = [e for e in ENCODINGS if e not in BAYER_CODES]
+EXPECTED_ORDER = {"rgb8": "RGB", "bgr8": "BGR", "rgba8": "RGB", "bgra8": "BGR",
+                  "mono8": "MONO", "mono16": "MONO", "rgb16": "RGB", "bgr16": "BGR",
+                  "rgba16": "RGB", "bgra16": "BGR"}
+
+
+def _random_pixels(encoding: str, h: int = 5, w: int = 7, seed: int = 0) -> np.ndarray:
+    channels, dtype, _ = ENCODINGS[encoding]
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    hi = 256 if dtype.itemsize == 1 else 65536
+    return np.random.default_rng(seed).integers(0, hi, shape, dtype=dtype)
+
+
+def _message(pixels: np.ndarray, encoding: str, pad: int = 0, big_endian: bool = False,
+             pad_byte: int = 0xAB) -> Image:
+    """A hand-built Image message (independent of array_to_image) with `pad` bytes per row."""
+    h, w = pixels.shape[:2]
+    wire = pixels.astype(pixels.dtype.newbyteorder(">" if big_endian else "<"))
+    rows = wire.reshape(h, -1).view(np.uint8).reshape(h, -1)
+    padded = np.full((h, rows.shape[1] + pad), pad_byte, np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(big_endian),
+                step=padded.shape[1])
+    msg.data = array.array("B", padded.tobytes())
+    return msg
+
+
+@pytest.mark.parametrize("encoding", PLAIN)
+def test_every_plain_encoding_round_trips_through_a_message(encoding: str) -> None:
+    pixels = _random_pixels(encoding)
+    msg = array_to_image(pixels, encoding)
+    channels, dtype, _ = ENCODINGS[encoding]
+    assert (msg.height, msg.width, msg.encoding, msg.is_bigendian) == (5, 7, encoding, 0)
+    assert msg.step == 7 * channels * dtype.itemsize and len(msg.data) == msg.step * 5
+    back, order = image_to_array(msg)
+    assert order == EXPECTED_ORDER[encoding]
+    assert back.dtype == pixels.dtype and back.shape == pixels.shape
+    assert np.array_equal(back, pixels)
+
+
+@pytest.mark.parametrize("encoding", PLAIN)
+def test_padded_rows_are_read_without_the_padding(encoding: str) -> None:
+    pixels = _random_pixels(encoding, seed=1)
+    msg = _message(pixels, encoding, pad=6, pad_byte=0xEE)
+    back, _ = image_to_array(msg)
+    assert back.shape == pixels.shape and back.dtype == pixels.dtype
+    assert np.array_equal(back, pixels)
+    assert back.tobytes() == pixels.tobytes()  # the 0xEE padding did not leak in
+
+
+def test_padded_rows_are_a_view_on_the_message_buffer_not_a_copy() -> None:
+    pixels = _random_pixels("bgr8", h=4, w=3)
+    msg = _message(pixels, "bgr8", pad=3)
+    back, _ = image_to_array(msg)
+    assert np.shares_memory(back, np.frombuffer(msg.data, np.uint8))
+    assert back.strides[0] == msg.step
+    assert cv2.resize(back, (6, 8)).shape == (8, 6, 3)  # OpenCV accepts the strided view
+
+
+def test_data_longer_than_step_times_height_is_accepted() -> None:
+    pixels = _random_pixels("mono8")
+    msg = _message(pixels, "mono8")
+    msg.data = array.array("B", bytes(msg.data) + b"\x01\x02\x03")
+    assert np.array_equal(image_to_array(msg)[0], pixels)
+
+
+@pytest.mark.parametrize("encoding", [e for e in PLAIN if e.endswith("16")])
+def test_big_endian_16_bit_data_is_byteswapped_to_native(encoding: str) -> None:
+    pixels = _random_pixels(encoding, seed=2)
+    msg = _message(pixels, encoding, pad=4, big_endian=True)
+    back, _ = image_to_array(msg)
+    assert back.dtype == np.uint16 and back.dtype.isnative
+    assert np.array_equal(back, pixels)
+
+
+def test_little_endian_16_bit_data_is_not_swapped() -> None:
+    pixels = np.array([[0x0102, 0xA0B0]], np.uint16)
+    msg = _message(pixels, "mono16", big_endian=False)
+    assert bytes(msg.data) == b"\x02\x01\xb0\xa0"
+    assert image_to_array(msg)[0].tolist() == [[0x0102, 0xA0B0]]
+
+
+def test_4_channel_images_keep_their_alpha_channel() -> None:
+    pixels = _random_pixels("bgra8")
+    back, order = image_to_array(_message(pixels, "bgra8"))
+    assert order == "BGR" and back.shape == (5, 7, 4)
+
+
+def _mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """Mosaic literally by the ROS name: pattern[0] at (0, 0), [1] at (0, 1), [2] (1, 0)..."""
+    index = {"r": 0, "g": 1, "b": 2}
+    out = np.empty(rgb.shape[:2], np.uint8)
+    for letter, (dy, dx) in zip(pattern, [(0, 0), (0, 1), (1, 0), (1, 1)]):
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, index[letter]]
+    return out
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_images_are_demosaiced_to_the_right_colours(pattern: str) -> None:
+    rgb = np.zeros((12, 16, 3), np.uint8)
+    rgb[:, :8] = (200, 90, 20)   # orange left half
+    rgb[:, 8:] = (10, 60, 220)   # blue right half
+    encoding = f"bayer_{pattern}8"
+    back, order = image_to_array(_message(_mosaic(rgb, pattern), encoding, pad=5))
+    assert order == "RGB" and back.shape == (12, 16, 3) and back.dtype == np.uint8
+    assert np.array_equal(back[2:10, 2:6], rgb[2:10, 2:6])
+    assert np.array_equal(back[2:10, 10:14], rgb[2:10, 10:14])
+
+
+def test_bayer_mapping_matches_cv_bridge() -> None:
+    assert BAYER_CODES == {"bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+                           "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+                           "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+                           "bayer_grbg8": cv2.COLOR_BayerGB2RGB}
+
+
+def _compressed(data: bytes, fmt: str) -> CompressedImage:
+    msg = CompressedImage(format=fmt)
+    msg.data = array.array("B", data)
+    return msg
+
+
+def test_png_compressed_colour_image_round_trips_exactly_as_bgr() -> None:
+    bgr = _random_pixels("bgr8", h=9, w=11, seed=3)
+    ok, png = cv2.imencode(".png", bgr)
+    back, order = compressed_to_array(_compressed(png.tobytes(), "bgr8; png compressed bgr8"))
+    assert ok and order == "BGR" and np.array_equal(back, bgr)
+
+
+def test_png_compressed_grey_image_comes_back_mono() -> None:
+    grey = _random_pixels("mono8", h=9, w=11, seed=4)
+    ok, png = cv2.imencode(".png", grey)
+    back, order = compressed_to_array(_compressed(png.tobytes(), "mono8; png compressed "))
+    assert ok and order == "MONO" and back.shape == (9, 11) and np.array_equal(back, grey)
+
+
+def test_jpeg_compressed_image_round_trips_close_to_the_original() -> None:
+    bgr = np.zeros((32, 48, 3), np.uint8)
+    bgr[:, :24] = (30, 160, 220)
+    bgr[:, 24:] = (200, 40, 10)
+    ok, jpg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    back, order = compressed_to_array(_compressed(jpg.tobytes(), "bgr8; jpeg compressed bgr8"))
+    assert ok and order == "BGR" and back.shape == bgr.shape and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - bgr).mean() < 3
+
+
+def test_corrupt_compressed_payload_is_an_invalid_frame() -> None:
+    with pytest.raises(InvalidFrameError, match=r"'jpeg'.*12 bytes.*could not be decoded"):
+        compressed_to_array(_compressed(b"not an image", "jpeg"))
+
+
+def test_truncated_jpeg_header_is_an_invalid_frame() -> None:
+    ok, jpg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(InvalidFrameError, match="could not be decoded"):
+        compressed_to_array(_compressed(jpg.tobytes()[:20], "jpeg"))
+
+
+def test_empty_compressed_payload_is_an_invalid_frame() -> None:
+    with pytest.raises(InvalidFrameError, match="empty payload"):
+        compressed_to_array(_compressed(b"", "png"))
+
+
+def test_compressed_depth_format_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(InvalidFrameError, match="compressedDepth"):
+        compressed_to_array(_compressed(b"\x00" * 40, "16UC1; compressedDepth png"))
+
+
+def test_unknown_encoding_is_an_invalid_frame_listing_the_supported_ones() -> None:
+    msg = _message(np.zeros((2, 2), np.uint8), "mono8")
+    msg.encoding = "yuv422"
+    with pytest.raises(InvalidFrameError, match=r"'yuv422' is not supported.*rgb8.*bayer_grbg8"):
+        image_to_array(msg)
+
+
+def test_step_smaller_than_a_row_is_an_invalid_frame() -> None:
+    msg = _message(_random_pixels("rgb8"), "rgb8")
+    msg.step = 20
+    with pytest.raises(InvalidFrameError,
+                       match=r"rgb8 image step 20 is smaller than width 7 .* = 21"):
+        image_to_array(msg)
+
+
+def test_data_shorter_than_step_times_height_is_an_invalid_frame() -> None:
+    msg = _message(_random_pixels("mono16"), "mono16", pad=2)
+    msg.data = array.array("B", bytes(msg.data)[:-1])
+    with pytest.raises(InvalidFrameError,
+                       match=r"mono16 image data holds 79 bytes, fewer than step 16 .* = 80"):
+        image_to_array(msg)
+
+
+@pytest.mark.parametrize("height, width", [(0, 4), (3, 0)])
+def test_empty_dimensions_are_an_invalid_frame(height: int, width: int) -> None:
+    msg = Image(height=height, width=width, encoding="bgr8", step=12)
+    with pytest.raises(InvalidFrameError,
+                       match=f"bgr8 image has height {height} and width {width}"):
+        image_to_array(msg)
+
+
+def test_16_bit_step_that_is_not_a_multiple_of_2_is_an_invalid_frame() -> None:
+    msg = _message(_random_pixels("mono16", h=3, w=4), "mono16", pad=1)
+    assert msg.step == 9
+    with pytest.raises(InvalidFrameError,
+                       match=r"mono16 image step 9 is not a multiple of the element size 2"):
+        image_to_array(msg)
+
+
+def test_8_bit_step_that_is_not_a_multiple_of_the_pixel_size_is_fine() -> None:
+    pixels = _random_pixels("rgb8", h=3, w=4)
+    msg = _message(pixels, "rgb8", pad=1)
+    assert msg.step == 13 and np.array_equal(image_to_array(msg)[0], pixels)
+
+
+def test_array_to_image_copies_the_header() -> None:
+    header = Header(stamp=Time(sec=1700000000, nanosec=123456789), frame_id="camera_optical")
+    msg = array_to_image(np.zeros((3, 4), np.uint8), "mono8", header=header)
+    assert msg.header.stamp.sec == 1700000000 and msg.header.stamp.nanosec == 123456789
+    assert msg.header.frame_id == "camera_optical"
+    header.frame_id = "changed later"
+    assert msg.header.frame_id == "camera_optical"
+
+
+def test_array_to_image_without_a_header_leaves_it_default() -> None:
+    msg = array_to_image(np.zeros((3, 4, 3), np.uint8), "bgr8")
+    assert msg.header.frame_id == "" and msg.header.stamp.sec == 0
+
+
+def test_array_to_image_accepts_a_non_contiguous_array() -> None:
+    big = _random_pixels("bgr8", h=6, w=8)
+    view = big[::2, 1:5]
+    assert np.array_equal(image_to_array(array_to_image(view, "bgr8"))[0], view)
+
+
+def test_array_to_image_writes_16_bit_data_little_endian() -> None:
+    msg = array_to_image(np.array([[0x0102]], np.uint16), "mono16")
+    assert msg.is_bigendian == 0 and bytes(msg.data) == b"\x02\x01"
+
+
+def test_is_bigendian_is_ignored_for_8_bit_data() -> None:
+    pixels = _random_pixels("rgb8")
+    msg = _message(pixels, "rgb8", big_endian=True)
+    assert np.array_equal(image_to_array(msg)[0], pixels)
+
+
+def test_array_to_image_accepts_a_single_channel_third_axis_for_mono() -> None:
+    msg = array_to_image(np.ones((2, 3, 1), np.uint8), "mono8")
+    assert (msg.height, msg.width, msg.step) == (2, 3, 3)
+
+
+@pytest.mark.parametrize("array_, encoding, message", [
+    (np.zeros((3, 4), np.uint8), "bgr8", r"bgr8 needs an array of shape \(H, W, 3\), got \(3, 4\)"),
+    (np.zeros((3, 4, 4), np.uint8), "rgb8", r"rgb8 needs an array of shape \(H, W, 3\), got \(3, 4, 4\)"),
+    (np.zeros((3, 4, 3), np.uint8), "mono8", r"mono8 needs an array of shape \(H, W\), got \(3, 4, 3\)"),
+    (np.zeros((3, 4), np.uint16), "mono8", "mono8 needs a uint8 array, got uint16"),
+    (np.zeros((3, 4), np.float32), "mono16", "mono16 needs a uint16 array, got float32"),
+    (np.zeros((0, 4), np.uint8), "mono8", r"mono8 array of shape \(0, 4\) is empty"),
+    (np.zeros((3, 4), np.uint8), "bayer_rggb8", "publishing bayer_rggb8 is not supported"),
+    (np.zeros((3, 4), np.uint8), "yuv422", "'yuv422' is not supported"),
+])
+def test_array_to_image_refuses_arrays_that_do_not_fit_the_encoding(
+        array_: np.ndarray, encoding: str, message: str) -> None:
+    with pytest.raises(InvalidFrameError, match=message):
+        array_to_image(array_, encoding)
