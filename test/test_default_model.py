@@ -34,5 +34,5 @@ def test_default_model_segments_the_bundled_heldout_samples() -> None:
     scores = evaluate(Segmenter(MODEL, "onnxruntime").predict,
                       open_dataset(REPO / "samples/field"))
     assert scores.images == 6
-    assert scores.vegetation_iou >= 0.88, scores.to_json()  # 0.917 when shipped
-    assert scores.miou >= 0.75, scores.to_json()  # 0.808 when shipped
+    assert scores.vegetation_iou >= 0.88, scores.to_json()  # 0.919 when shipped
+    assert scores.miou >= 0.75, scores.to_json()  # 0.813 when shipped
