@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classes import CLASS_NAMES, CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
+from .classes import CLASS_NAMES, CROP, IGNORE_INDEX, NUM_CLASSES, WEED
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray,
@@ -104,5 +104,4 @@ __all__ = [
     "SegmentationScores",
     "confusion_matrix",
     "scores_from_confusion",
-    "SOIL",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .classes import CLASS_NAMES, PALETTE_RGB
+from .classes import PALETTE_RGB
 from .errors import ModelContractError
 from .preprocess import InputSpec
 
@@ -184,10 +184,6 @@ def check_onnx_against_contract(contract: ModelContract) -> None:
             channel_dim[1].dim_value != 3:
         raise ModelContractError(f"{path}: input has {channel_dim[1].dim_value} channels, "
                                  "expected 3")
-
-
-def default_classes_map() -> dict[int, str]:
-    return dict(enumerate(CLASS_NAMES))
 
 
 def write_model_yaml(folder: Path, document: dict[str, Any]) -> Path:

@@ -75,17 +75,18 @@ def predict_files(model: str | Path, inputs: list[str], out: Path, progress: boo
         timings: dict[str, float] = {}
         if isinstance(predictor, Segmenter):
             result = predictor.segment(rgb, "RGB", want_confidence=False)
-            labels = result.labels
+            labels, shares = result.labels, result.coverage
             timings = {"preprocess_ms": result.timings.preprocess_ms,
                        "infer_ms": result.timings.infer_ms,
                        "postprocess_ms": result.timings.postprocess_ms}
         else:
             labels = predictor.predict(rgb)
+            shares = coverage(labels)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000.0
         write_image_atomic(out / "labels" / f"{path.stem}.png", labels, rgb=False)
         write_image_atomic(out / "overlays" / f"{path.stem}.png", overlay(rgb, labels))
         rows.append({"image": str(path), "height": rgb.shape[0], "width": rgb.shape[1],
-                     "coverage": coverage(labels), "weed_count": count_weeds(labels),
+                     "coverage": shares, "weed_count": count_weeds(labels),
                      **{k: round(v, 3) for k, v in timings.items()}})
     write_bytes_atomic(out / "stats.json", (json.dumps(
         {"model": str(model), "images": rows}, indent=2) + "\n").encode())
