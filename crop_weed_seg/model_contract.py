@@ -128,7 +128,7 @@ def load_model_contract(folder: Path | str, *, check_files: bool = True,
         dynamic_size=bool(inp.get("dynamic_size", False)),
         input_name=str(inp.get("name", "image")),
         labels_output=str(_require(outputs, "labels", path)),
-        confidence_output=str(outputs.get("confidence", "")),
+        confidence_output=str(_require(outputs, "confidence", path)),
         onnx_path=folder / str(_require(onnx_info, "file", path)),
         onnx_sha256=str(onnx_info.get("sha256", "")),
         weights_path=(folder / weights["file"]) if weights.get("file") else None,
@@ -166,8 +166,7 @@ def check_onnx_against_contract(contract: ModelContract) -> None:
         raise ModelContractError(f"{path}: graph inputs {inputs} do not match model.yaml "
                                  f"input.name '{contract.input_name}'")
     outputs = [o.name for o in model.graph.output]
-    wanted = [contract.labels_output] + ([contract.confidence_output]
-                                         if contract.confidence_output else [])
+    wanted = [contract.labels_output, contract.confidence_output]
     missing = [n for n in wanted if n not in outputs]
     if missing:
         raise ModelContractError(f"{path}: outputs {missing} named in model.yaml are not in the "

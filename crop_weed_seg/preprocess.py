@@ -84,13 +84,18 @@ def from_tensor(tensor: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.clip(np.rint(np.stack(planes, axis=-1)), 0, 255).astype(np.uint8)
 
 
-def labels_to_frame(labels: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
-    """Model-resolution (h, w) labels → frame resolution (H, W) uint8, nearest neighbour."""
+def map_to_frame(values: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """A model-resolution (h, w) map (labels, confidence) → frame resolution (H, W), nearest
+    neighbour; always a new array (callers may keep it while the model's buffers are reused)."""
     h, w = frame_hw
-    lab = labels.astype(np.uint8, copy=False)
-    if lab.shape == (h, w):
-        return lab
-    return cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+    if values.shape == (h, w):
+        return values.copy()
+    return cv2.resize(values, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def labels_to_frame(labels: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """Model-resolution (h, w) labels of any integer dtype → frame resolution (H, W) uint8."""
+    return map_to_frame(labels.astype(np.uint8, copy=False), frame_hw)
 
 
 def _check_rgb(rgb: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from .classes import CLASS_NAMES
 from .errors import InvalidFrameError
 from .evaluation import Predictor
 from .model_contract import ModelContract, load_model_contract
-from .preprocess import resize_to_input, to_tensor
+from .preprocess import map_to_frame, resize_to_input, to_tensor
 
 CLASSICAL = "classical"
 CHANNEL_ORDERS = ("RGB", "BGR", "MONO")
@@ -123,14 +123,9 @@ class Segmenter:
         np.copyto(self._labels_small, labels, casting="unsafe")
         counts = cv2.calcHist([self._labels_small], [0], None, [n], [0, n]).reshape(-1)
         coverage = {name: float(c) / labels.size for name, c in zip(CLASS_NAMES, counts)}
-        h, w = frame.shape[:2]
-        if (h, w) == self._labels_small.shape:
-            full = self._labels_small.copy()
-            conf = conf_small.copy() if want_confidence else None
-        else:
-            full = cv2.resize(self._labels_small, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
-            conf = cv2.resize(conf_small, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) \
-                if want_confidence else None
+        frame_hw = frame.shape[:2]
+        full = map_to_frame(self._labels_small, frame_hw)
+        conf = map_to_frame(conf_small, frame_hw) if want_confidence else None
         t3 = time.perf_counter()
         return SegmentationResult(full, conf, coverage, Timings(
             (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))

@@ -94,3 +94,10 @@ def test_broken_yaml_is_named(model_folder: Path, tmp_path: Path) -> None:
     (folder / "model.yaml").write_text("name: [unclosed\n")
     with pytest.raises(ModelContractError, match="model.yaml: not valid YAML"):
         load_model_contract(folder)
+
+
+def test_missing_confidence_output_is_named(model_folder: Path, tmp_path: Path) -> None:
+    folder = _copy(model_folder, tmp_path / "m")
+    _edit_yaml(folder, lambda d: d["outputs"].pop("confidence"))
+    with pytest.raises(ModelContractError, match="missing required key 'confidence'"):
+        load_model_contract(folder)

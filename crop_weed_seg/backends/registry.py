@@ -82,10 +82,9 @@ def create_backend(name: str, contract: ModelContract, options: BackendOptions =
 
 
 def available_backends(registry: Mapping[str, BackendFactory] | None = None) -> list[str]:
-    """Names whose runtime is importable here (without loading a model)."""
+    """Names whose runtime (a module of the same name) is importable here, without loading
+    a model."""
     import importlib.util
 
     registry = REGISTRY if registry is None else registry
-    runtime = {"onnxruntime": "onnxruntime", "torch": "torch", "tensorrt": "tensorrt"}
-    return [n for n in auto_order(registry)
-            if importlib.util.find_spec(runtime.get(n, n)) is not None]
+    return [n for n in auto_order(registry) if importlib.util.find_spec(n) is not None]

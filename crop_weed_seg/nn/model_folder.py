@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..classes import CLASS_NAMES, PALETTE_RGB
 from ..image_files import write_bytes_atomic
 from ..metrics import SegmentationScores
-from ..model_contract import SCHEMA_VERSION, sha256_file, write_model_yaml
+from ..model_contract import CONTRACT_FILE, SCHEMA_VERSION, sha256_file, write_model_yaml
 from ..plots import plot_confusion, plot_training_curves
 from ..preprocess import InputSpec
 from .export import CONFIDENCE_OUTPUT, INPUT_NAME, LABELS_OUTPUT, OPSET, export_onnx, onnx_parity
@@ -47,10 +49,7 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
     if parity < 0.999:
         raise RuntimeError(f"{onnx_path}: ONNX/PyTorch argmax agreement {parity:.5f} < 0.999")
     save_weights(net, folder / WEIGHTS_FILE)
-    for key, scores in metrics.items():
-        if scores is not None:
-            plot_confusion(scores.confusion, folder / f"confusion_{key}.png",
-                           title=f"{name}: {key} ({scores.images} images)")
+    _plot_confusions(folder, name, metrics)
     if history:
         plot_training_curves(history, folder / "training_curves.png")
         write_bytes_atomic(folder / "history.json", (json.dumps(history, indent=1) + "\n").encode())
@@ -77,4 +76,24 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
         "training": training,
         "metrics": {k: _scores_json(v) for k, v in metrics.items() if v is not None},
     }
+    return write_model_yaml(folder, doc)
+
+
+def _plot_confusions(folder: Path, name: str,
+                     metrics: dict[str, SegmentationScores | None]) -> None:
+    for key, scores in metrics.items():
+        if scores is not None:
+            plot_confusion(scores.confusion, folder / f"confusion_{key}.png",
+                           title=f"{name}: {key} ({scores.images} images)")
+
+
+def add_metrics(folder: Path, metrics: dict[str, SegmentationScores | None]) -> Path:
+    """Add scores (e.g. of a held-out set, measured through the exported ONNX) to an existing
+    model folder: their confusion PNGs and ``metrics`` entries in model.yaml; nothing else
+    changes (no re-export)."""
+    path = folder / CONTRACT_FILE
+    doc = yaml.safe_load(path.read_text())
+    _plot_confusions(folder, str(doc["name"]), metrics)
+    doc.setdefault("metrics", {}).update(
+        {k: _scores_json(v) for k, v in metrics.items() if v is not None})
     return write_model_yaml(folder, doc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -88,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..datasets import open_dataset
     from ..evaluation import evaluate
     from ..segmenter import load_predictor
-    from ..nn.model_folder import write_model_folder
+    from ..nn.model_folder import add_metrics, write_model_folder
     from ..nn.training import TrainConfig, train
     from .model_card import write_model_card
 
@@ -103,8 +104,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_set = open_dataset(args.test_data, "auto", args.test_split) if args.test_data else None
     result = train(cfg)
     command = "crop-weed-seg " + " ".join(shlex.quote(a) for a in args.argv)
-    hardware = (f"{platform.machine()} CPU, {result.environment['cpu_threads']} threads"
-                if result.device == "cpu" else result.environment["gpu"])
+    from ..machine import cpu_model
+
+    hardware = (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
+                f"{result.environment['cpu_threads']} torch threads, no GPU used"
+                if result.device == "cpu" else f"{result.environment['gpu']}, CPU {cpu_model()}")
     training = {
         "version": "1",
         "command": command,
@@ -123,17 +127,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     folder = args.out / "model"
     metrics: dict[str, Any] = {"val": result.val_scores}
-    # Write once to have an ONNX to evaluate through the inference path, then add test metrics.
     write_model_folder(folder, args.name, result.net, result.network_config, result.input_spec,
                        training, metrics, result.history)
-    if test_set is not None:
-        metrics["test"] = evaluate(load_predictor(folder).predict, test_set,
-                                   progress=not args.quiet, description="test")
-        metrics["test_classical"] = evaluate(load_predictor("classical").predict, test_set,
-                                             progress=not args.quiet,
-                                             description="test classical")
-        write_model_folder(folder, args.name, result.net, result.network_config,
-                           result.input_spec, training, metrics, result.history)
+    if test_set is not None:  # scored through the exported ONNX, the path a user runs
+        test_metrics = {
+            "test": evaluate(load_predictor(folder).predict, test_set,
+                             progress=not args.quiet, description="test"),
+            "test_classical": evaluate(load_predictor("classical").predict, test_set,
+                                       progress=not args.quiet, description="test classical"),
+        }
+        add_metrics(folder, test_metrics)
+        metrics.update(test_metrics)
     write_model_card(folder)
     for key, scores in metrics.items():
         if scores is not None:
@@ -253,25 +257,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"{r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} {r.infer_ms:7.2f} "
               f"{r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
     if args.json:
-        doc = {"model": str(args.model), "machine": _machine(),
+        from ..machine import describe_machine
+
+        doc = {"model": str(args.model),
+               "machine": {**describe_machine(), "date": time.strftime("%Y-%m-%d")},
                "results": [r.to_json() for r in results]}
         write_bytes_atomic(args.json, (json.dumps(doc, indent=2) + "\n").encode())
     return 0
-
-
-def _machine() -> dict[str, object]:
-    import os
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
 
 
 # --- predict -----------------------------------------------------------------------------------
