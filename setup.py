@@ -27,7 +27,7 @@ data_files = [
     ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
     ("share/" + package_name, ["package.xml"]),
     ("share/" + package_name + "/launch", _files("launch/*.launch.py")),
-    ("share/" + package_name + "/config", _files("config/*.yaml")),
+    ("share/" + package_name + "/config", _files("config/*.yaml", "config/*.xml")),
     ("share/" + package_name + "/models/default", _files(
         "models/default/model.yaml",
         "models/default/model.onnx",
@@ -55,6 +55,8 @@ setup(
     entry_points={
         "console_scripts": [
             "crop-weed-seg = crop_weed_seg.tools.cli:main",
+            "segmenter_node = crop_weed_seg.ros.segmenter_node:main",
+            "bag_player = crop_weed_seg.ros.bag_player:main",
         ],
     },
 )

@@ -6,13 +6,11 @@ from __future__ import annotations
 import ast
 import configparser
 import re
-import runpy
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
-import setuptools
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "crop_weed_seg"
@@ -37,20 +35,6 @@ DEPENDENCY_TAGS = ("depend", "build_depend", "build_export_depend", "buildtool_d
 @pytest.fixture(scope="module")
 def manifest() -> ET.Element:
     return ET.parse(ROOT / "package.xml").getroot()
-
-
-@pytest.fixture(scope="module")
-def setup_kwargs() -> dict[str, Any]:
-    """The keyword arguments setup.py passes to setuptools.setup, without building anything."""
-    captured: dict[str, Any] = {}
-    original = setuptools.setup
-    setuptools.setup = lambda **kwargs: captured.update(kwargs)  # type: ignore[assignment]
-    try:
-        runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
-    finally:
-        setuptools.setup = original
-    assert captured, "setup.py did not call setuptools.setup"
-    return captured
 
 
 def _text(manifest: ET.Element, tag: str) -> str:

@@ -1,0 +1,299 @@
+"""``segmenter_node``: the ROS 2 node ``crop_weed_seg`` (DESIGN.md §4, §5, §8).
+
+Subscribes to ``image`` (or ``<image>/compressed``) and ``camera_info``; publishes ``labels``
+(mono8 class ids at camera resolution), ``confidence`` and ``overlay`` (only while subscribed;
+the overlay rate-capped by image time) and ``/diagnostics`` at 1 Hz. Every output carries the
+input image's header.
+
+Threads: the subscription callback only drops the message into a one-frame mailbox
+(:class:`~crop_weed_seg.node_stats.LatestFrameSlot`); a worker thread takes the newest frame,
+converts, segments and publishes. Frames that arrive while the worker is busy replace the
+waiting one and are counted as dropped, so latency stays bounded. A frame that cannot be used
+is logged (throttled), counted and skipped; the node keeps going.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from crop_weed_seg.backends.base import BackendOptions
+from crop_weed_seg.classes import PALETTE_RGB
+from crop_weed_seg.errors import CropWeedSegError, InvalidFrameError
+from crop_weed_seg.node_parameters import NODE_NAME, PARAMETERS, check_all, validate
+from crop_weed_seg.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
+from crop_weed_seg.ros.image_conversion import array_to_image, compressed_to_array, image_to_array
+from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.visualize import overlay
+
+PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])
+_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,
+           ERROR: DiagnosticStatus.ERROR, STALE: DiagnosticStatus.STALE}
+DIAGNOSTIC_NAME = f"{NODE_NAME}: segmenter"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model: the installed share directory (colcon), else the source
+    tree's ``models/default`` (a development checkout or ``pip install -e``)."""
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+        try:
+            candidate = Path(get_package_share_directory("crop_weed_seg")) / "models" / "default"
+            if (candidate / "model.yaml").is_file():
+                return candidate
+        except (PackageNotFoundError, OSError):  # not installed, or no AMENT_PREFIX_PATH
+            pass
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+def _descriptor(spec: Any) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                               additional_constraints=spec.constraint_text())
+    if spec.low is not None and spec.high is not None:
+        if spec.kind is int:
+            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                               step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+    return desc
+
+
+def _to_bgr8(frame: np.ndarray, order: str) -> np.ndarray:
+    """The frame as 8-bit BGR for the overlay."""
+    import cv2
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    if order == "MONO":
+        return cv2.cvtColor(frame if frame.ndim == 2 else frame[:, :, 0], cv2.COLOR_GRAY2BGR)
+    frame = frame[:, :, :3]
+    return frame[:, :, ::-1] if order == "RGB" else frame
+
+
+def _stamp_s(header: Any) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+class SegmenterNode(Node):
+    """The ``crop_weed_seg`` node. Raises CropWeedSegError at construction when the model or a
+    parameter is unusable (the caller makes that fatal)."""
+
+    def __init__(self, segmenter: Segmenter | None = None, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        check_all({spec.name: self._param(spec.name) for spec in PARAMETERS})
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        model_dir = self._param("model_dir") or str(default_model_dir())
+        options = BackendOptions(device=self._param("device"),
+                                 precision=self._param("precision"),
+                                 threads=self._param("threads") or None)
+        self.segmenter = segmenter or Segmenter(model_dir, self._param("backend"), options)
+        contract = self.segmenter.contract
+        self.model_info = {"model": contract.name, "model_version": str(contract.version),
+                           "model_sha256": contract.onnx_sha256,
+                           "backend": self.segmenter.backend.name,
+                           "model_dir": str(contract.folder)}
+
+        self.stats = FrameStats()
+        self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
+        self._rejects_reported = 0
+        self._last_overlay_stamp: float | None = None
+        self.published = {"confidence": 0, "overlay": 0}
+        self.camera_info: CameraInfo | None = None
+
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
+                             depth=self._param("output_qos_depth"),
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_labels = self.create_publisher(Image, "labels", out_qos)
+        self.pub_confidence = self.create_publisher(Image, "confidence", out_qos)
+        self.pub_overlay = self.create_publisher(Image, "overlay", out_qos)
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        in_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self._param("input_qos_depth"),
+            reliability=(ReliabilityPolicy.BEST_EFFORT
+                         if self._param("input_qos_reliability") == "best_effort"
+                         else ReliabilityPolicy.RELIABLE))
+        self.compressed = self._param("input_transport") == "compressed"
+        if self.compressed:
+            # image_transport's naming: the compressed topic hangs below the (remapped) base.
+            self.input_topic = self.resolve_topic_name("image") + "/compressed"
+            self.create_subscription(CompressedImage, self.input_topic, self._on_image, in_qos)
+        else:
+            self.input_topic = self.resolve_topic_name("image")
+            self.create_subscription(Image, self.input_topic, self._on_image, in_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
+        self._worker = threading.Thread(target=self._work, name="segmenter", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"segmenting {self.input_topic} with model {contract.name} "
+            f"({contract.onnx_sha256[:12]}) on {self.model_info['backend']}")
+
+    # ---------------------------------------------------------------------------- parameters
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        for p in params:
+            reason = validate(p.name, p.value)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------------------- inputs
+    def _on_image(self, msg: Any) -> None:
+        now = time.monotonic()
+        self.stats.frame_received(now)
+        self._slot.put((msg, now))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    # ------------------------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while not self._slot.closed:
+            item = self._slot.take(timeout=0.2)
+            if item is None:
+                continue
+            msg, _ = item
+            try:
+                self._process(msg)
+            except InvalidFrameError as exc:
+                self.stats.frame_rejected(str(exc))
+                self.get_logger().warning(f"frame skipped: {exc}", throttle_duration_sec=2.0)
+            except Exception as exc:  # noqa: BLE001 — one bad frame must not stop the node
+                if self._slot.closed or not rclpy.ok(context=self.context):
+                    return
+                reason = f"{type(exc).__name__}: {exc}"
+                self.stats.frame_failed(reason)
+                self.get_logger().error(f"frame failed: {reason}", throttle_duration_sec=2.0)
+
+    def _process(self, msg: Any) -> None:
+        t0 = time.perf_counter()
+        if self.compressed:
+            frame, order = compressed_to_array(msg)
+        else:
+            frame, order = image_to_array(msg)
+        convert_ms = (time.perf_counter() - t0) * 1e3
+        want_conf = self.pub_confidence.get_subscription_count() > 0
+        result = self.segmenter.segment(frame, order, want_confidence=want_conf)
+
+        t1 = time.perf_counter()
+        header = msg.header
+        self.pub_labels.publish(array_to_image(result.labels, "mono8", header))
+        if want_conf and result.confidence is not None:
+            conf8 = (result.confidence * 255.0 + 0.5).astype(np.uint8)
+            self.pub_confidence.publish(array_to_image(conf8, "mono8", header))
+            self.published["confidence"] += 1
+        if self.pub_overlay.get_subscription_count() > 0 and self._overlay_due(header):
+            blend = overlay(_to_bgr8(frame, order), result.labels,
+                            float(self._param("overlay_alpha")), palette=PALETTE_BGR)
+            self.pub_overlay.publish(array_to_image(blend, "bgr8", header))
+            self.published["overlay"] += 1
+        publish_ms = (time.perf_counter() - t1) * 1e3
+
+        latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
+        timings = result.timings
+        self.stats.frame_published(time.monotonic(), latency_ms,
+                                   convert_ms + timings.preprocess_ms, timings.infer_ms,
+                                   timings.postprocess_ms + publish_ms)
+
+    def _overlay_due(self, header: Any) -> bool:
+        """Rate cap by image time, so bag replays give the same overlays at any speed."""
+        stamp = _stamp_s(header)
+        last = self._last_overlay_stamp
+        period = 1.0 / float(self._param("overlay_max_rate_hz"))
+        if last is None or stamp < last or stamp - last >= period - 1e-6:
+            self._last_overlay_stamp = stamp
+            return True
+        return False
+
+    # -------------------------------------------------------------------------- diagnostics
+    def diagnostics_snapshot(self) -> dict[str, Any]:
+        snap = self.stats.snapshot(time.monotonic())
+        snap["dropped_frames"] = self._slot.dropped
+        snap["confidence_published"] = self.published["confidence"]
+        snap["overlay_published"] = self.published["overlay"]
+        return snap
+
+    def _publish_diagnostics(self) -> None:
+        snap = self.diagnostics_snapshot()
+        level, message = health(snap, float(self._param("latency_budget_ms")),
+                                float(self._param("stale_timeout_s")), self._rejects_reported)
+        self._rejects_reported = snap["rejected_frames"] + snap["failed_frames"]
+        values = dict(snap)
+        values.update(self.model_info)
+        values.update(input_topic=self.input_topic,
+                      camera_info_received=self.camera_info is not None,
+                      latency_budget_ms=self._param("latency_budget_ms"))
+        status = DiagnosticStatus(
+            level=_LEVELS[level], name=DIAGNOSTIC_NAME, message=message,
+            hardware_id=socket.gethostname(),
+            values=[KeyValue(key=k, value=_format(v)) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diagnostics.publish(array)
+
+    def shutdown(self) -> None:
+        """Stop the worker (waits for the frame in progress)."""
+        self._slot.close()
+        self._worker.join(timeout=10.0)
+        self.segmenter.close()
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``segmenter_node``. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
+    rclpy.init(args=args)
+    node: SegmenterNode | None = None
+    code = 0
+    try:
+        node = SegmenterNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (CropWeedSegError, ParameterException) as exc:
+        print(f"[{NODE_NAME}] fatal: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

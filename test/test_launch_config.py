@@ -1,0 +1,154 @@
+"""The launch file, the parameter YAML and the node agree, checked without the ``launch``
+package (it is not installable from PyPI): every executable, parameter and file they name exists
+and matches what the node declares."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from crop_weed_seg.node_parameters import BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / "launch" / "crop_weed_seg.launch.py"
+PARAMS_YAML = ROOT / "config" / "crop_weed_seg.yaml"
+
+
+def _load_launch_module() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("crop_weed_seg_launch", LAUNCH_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _yaml_parameters() -> dict[str, Any]:
+    doc = yaml.safe_load(PARAMS_YAML.read_text())
+    assert list(doc) == [f"/**/{NODE_NAME}"], "the YAML must address the node in any namespace"
+    return doc[f"/**/{NODE_NAME}"]["ros__parameters"]
+
+
+def test_yaml_lists_every_parameter_with_its_default() -> None:
+    values = _yaml_parameters()
+    assert values == {p.name: p.default for p in PARAMETERS}
+    for name, value in values.items():
+        assert type(value) is type(BY_NAME[name].default), name
+        assert validate(name, value) is None
+
+
+def test_every_parameter_is_described_and_bounded() -> None:
+    for spec in PARAMETERS:
+        assert len(spec.description) > 20, spec.name
+        if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool):
+            assert spec.low is not None and spec.high is not None, f"{spec.name} has no range"
+            assert spec.low <= spec.default <= spec.high, spec.name
+
+
+def test_validate_gives_reasons() -> None:
+    assert "one of" in validate("backend", "cuda-magic")
+    assert ">= 0.0" in validate("overlay_alpha", -0.1)
+    assert "must be a float" in validate("latency_budget_ms", "fast")
+    assert validate("overlay_max_rate_hz", 2) is None  # ints are fine for float parameters
+    assert validate("use_sim_time", True) is None      # not ours
+
+
+def test_launch_file_names_what_exists(setup_console_scripts: dict[str, str]) -> None:
+    launch = _load_launch_module()
+    assert launch.PACKAGE == "crop_weed_seg"
+    assert launch.EXECUTABLE == EXECUTABLE and EXECUTABLE in setup_console_scripts
+    assert setup_console_scripts[EXECUTABLE] == "crop_weed_seg.ros.segmenter_node:main"
+    assert launch.NODE_NAME == NODE_NAME
+    for rel in (launch.PARAMS_FILE, launch.FASTDDS_PROFILE):
+        assert (ROOT / rel).is_file(), rel
+    for name in launch.PARAMETER_ARGUMENTS:
+        assert name in BY_NAME and name in launch.ARGUMENTS
+    for name, (default, description) in launch.ARGUMENTS.items():
+        assert isinstance(default, str) and len(description) > 15, name
+    assert {"namespace", "camera", "params_file", "model_dir", "backend", "use_sim_time",
+            "log_level"} <= set(launch.ARGUMENTS)
+
+
+class _Recorder:
+    """Fake of a ``launch``/``launch_ros`` action class: records its constructor arguments.
+    (A fake because ``launch`` cannot be installed here; on a robot the real one runs.)"""
+
+    created: list[tuple[str, tuple, dict]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _Recorder.created.append((type(self).__name__, args, kwargs))
+        self.args, self.kwargs = args, kwargs
+
+
+@pytest.fixture()
+def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
+    names = {"launch": ["LaunchDescription"],
+             "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction"],
+             "launch_ros": [], "launch_ros.actions": ["Node"]}
+    for module_name, classes in names.items():
+        module = types.ModuleType(module_name)
+        for cls in classes:
+            setattr(module, cls, type(cls, (_Recorder,), {}))
+        monkeypatch.setitem(sys.modules, module_name, module)
+    _Recorder.created = []
+    return _Recorder.created
+
+
+def test_launch_description_builds_a_node_that_matches_the_package(
+        fake_launch: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    launch = _load_launch_module()
+    monkeypatch.setattr(launch, "_share", lambda: str(ROOT))
+    launch.generate_launch_description()
+    declared = {kw_args[0]: kw for cls, kw_args, kw in fake_launch
+                if cls == "DeclareLaunchArgument"}
+    assert set(declared) == set(launch.ARGUMENTS)
+    assert all(kw["description"] for kw in declared.values())
+
+    arguments = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
+    arguments.update(camera="/cam0/image_raw", backend="onnxruntime", use_sim_time="true")
+    context = types.SimpleNamespace(launch_configurations=arguments)
+    (node,) = launch._node_actions(context)
+    kw = node.kwargs
+    assert (kw["package"], kw["executable"], kw["name"]) == ("crop_weed_seg", EXECUTABLE,
+                                                             NODE_NAME)
+    params_file, overrides = kw["parameters"]
+    assert Path(params_file) == PARAMS_YAML
+    assert overrides == {"backend": "onnxruntime", "use_sim_time": True}  # empty model_dir kept
+    assert ("image", "/cam0/image_raw") in kw["remappings"]
+    profile = kw["additional_env"]["FASTDDS_DEFAULT_PROFILES_FILE"]
+    assert Path(profile).is_file()
+
+
+def test_node_declares_exactly_the_table(ros_node_factory: Any) -> None:
+    """The running node's declared parameters and descriptors are the table's."""
+    node = ros_node_factory()
+    node_wide = {"use_sim_time", "start_type_description_service"}  # rclpy declares these
+    declared = set(node._parameters) - node_wide
+    assert declared == set(BY_NAME)
+    for spec in PARAMETERS:
+        desc = node.describe_parameter(spec.name)
+        assert desc.description == spec.description
+        assert desc.read_only == spec.read_only
+        assert node.get_parameter(spec.name).value == spec.default
+
+
+def test_node_reads_the_params_file_in_a_namespace(ros_node_factory: Any,
+                                                   tmp_path: Path) -> None:
+    values = _yaml_parameters()
+    values.update(overlay_alpha=0.3, latency_budget_ms=55.0, input_transport="compressed")
+    custom = tmp_path / "field.yaml"
+    custom.write_text(yaml.safe_dump({f"/**/{NODE_NAME}": {"ros__parameters": values}}))
+    node = ros_node_factory(["--ros-args", "-r", "__ns:=/left", "--params-file", str(custom),
+                             "-r", "image:=/cam_left/image_raw"])
+    assert node.get_fully_qualified_name() == f"/left/{NODE_NAME}"
+    assert node.get_parameter("overlay_alpha").value == 0.3
+    assert node.get_parameter("latency_budget_ms").value == 55.0
+    assert node.input_topic == "/cam_left/image_raw/compressed"

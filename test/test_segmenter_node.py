@@ -1,0 +1,300 @@
+"""The segmenter node in a subprocess, talked to over real ROS 2 topics (Fast DDS): outputs,
+headers, optional outputs, diagnostics, parameters, sim time, bad input, clean exit."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from crop_weed_seg.image_files import read_rgb  # noqa: E402
+from crop_weed_seg.model_contract import load_model_contract  # noqa: E402
+from crop_weed_seg.ros.image_conversion import image_to_array  # noqa: E402
+from crop_weed_seg.ros.segmenter_node import default_model_dir  # noqa: E402
+from crop_weed_seg.segmenter import Segmenter  # noqa: E402
+from node_harness import NodeProcess, Probe, fill, frame_message, key, labels_array, stamp  # noqa: E402,E501
+from ros_support import ros_context  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((REPO / "samples" / "field" / "images").glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return [read_rgb(p) for p in SAMPLES[:3]]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Segmenter:
+    return Segmenter(default_model_dir(), "onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def context() -> Iterator[object]:
+    with ros_context() as ctx:
+        yield ctx
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    proc = NodeProcess(tmp_path_factory.mktemp("node"), "/seg", "-p", "backend:=onnxruntime")
+    yield proc
+    code = proc.stop()
+    out = proc.output()
+    assert code == 0, f"node exited with {code} on SIGINT:\n{out}"
+    assert "Traceback" not in out, out
+
+
+@pytest.fixture(scope="module")
+def probe(context: object, node: NodeProcess) -> Iterator[Probe]:
+    p = Probe(context, "/seg")
+    p.wait_for_node()
+    yield p
+    p.close()
+
+
+def _set_parameters(probe: Probe, **values: object) -> list:
+    client = probe.node.create_client(SetParameters, "/seg/crop_weed_seg/set_parameters")
+    assert probe.spin_until(client.service_is_ready, 20.0)
+    params = []
+    for name, value in values.items():
+        if isinstance(value, bool):
+            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, float):
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        elif isinstance(value, int):
+            pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+        params.append(Parameter(name=name, value=pv))
+    future = client.call_async(SetParameters.Request(parameters=params))
+    assert probe.spin_until(future.done, 20.0)
+    probe.node.destroy_client(client)
+    return future.result().results
+
+
+def test_labels_keep_the_input_header_and_resolution(probe: Probe, frames: list,
+                                                     reference: Segmenter) -> None:
+    for i, rgb in enumerate(frames):
+        sent = frame_message(rgb, sec=1000 + i, frame_id=f"cam_{i}")
+        got = probe.send_and_wait(sent)
+        assert got.header.frame_id == f"cam_{i}"
+        assert key(got.header.stamp) == (1000 + i, 0)
+        assert (got.height, got.width, got.encoding) == (480, 640, "mono8")
+        labels = labels_array(got)
+        expected = reference.segment(rgb, "RGB", want_confidence=False).labels
+        assert set(np.unique(labels)) <= {0, 1, 2}
+        assert np.mean(labels == expected) > 0.999
+
+
+def test_bgr_and_odd_sizes_are_answered_at_their_own_resolution(probe: Probe,
+                                                                frames: list) -> None:
+    odd = np.ascontiguousarray(frames[0][:479, :641 - 2])
+    got = probe.send_and_wait(frame_message(odd, sec=1100, encoding="bgr8"))
+    assert (got.height, got.width) == (479, 639)
+
+
+def test_confidence_and_overlay_only_while_subscribed(probe: Probe, frames: list,
+                                                      reference: Segmenter) -> None:
+    before = probe.latest_values(lambda v: v["frames_out"] != "0")[2]
+    assert before["confidence_published"] == "0" and before["overlay_published"] == "0"
+
+    probe.subscribe("confidence")
+    sec = 1200
+    while not probe.confidence:  # until the node has matched the new subscriber
+        probe.send_and_wait(frame_message(frames[1], sec=sec))
+        sec += 1
+        assert sec < 1260, "confidence never arrived after subscribing"
+    (k, conf_msg), = probe.confidence.items()
+    assert conf_msg.header == probe.labels[k].header
+    conf, _ = image_to_array(conf_msg)
+    expected = reference.segment(frames[1], "RGB").confidence
+    assert np.mean(np.abs(conf.astype(int) - np.round(expected * 255)) <= 1) > 0.999
+
+    # overlay: capped to overlay_max_rate_hz (5) by image time: frames 50 ms apart → every 4th
+    probe.subscribe("overlay")
+    sec_ns = [sec, 0]
+    while not probe.overlay:
+        probe.send_and_wait(frame_message(frames[2], sec=sec_ns[0]))
+        sec_ns[0] += 1
+        assert sec_ns[0] < sec + 60, "overlay never arrived after subscribing"
+    # one more frame a second later must get an overlay: it is the reference for the cap
+    first = (max(probe.overlay)[0] + 1, 0)
+    probe.send_and_wait(frame_message(frames[2], sec=first[0]))
+    assert probe.spin_until(lambda: first in probe.overlay, 10.0)
+    for k in range(1, 13):
+        t_ns = first[0] * 10**9 + k * 50_000_000
+        msg = frame_message(frames[2], sec=0)
+        msg.header.stamp = stamp(t_ns // 10**9, t_ns % 10**9)
+        probe.send_and_wait(msg)
+    last = (first[0], 600_000_000)
+    assert probe.spin_until(lambda: last in probe.overlay, 10.0)
+    offsets = sorted(round((s * 1e9 + ns - first[0] * 1e9) / 5e7) for s, ns in probe.overlay
+                     if (s, ns) >= first)
+    assert offsets == [0, 4, 8, 12]
+    over, order = image_to_array(probe.overlay[first])
+    assert order == "BGR" and over.shape == (480, 640, 3)
+    soil = labels_array(probe.labels[first]) == 0
+    assert np.array_equal(over[soil], frames[2][:, :, ::-1][soil])  # soil is left unblended
+
+
+def test_diagnostics_report_rates_latency_and_the_model(probe: Probe, frames: list) -> None:
+    for i in range(5):
+        probe.send_and_wait(frame_message(frames[0], sec=1300 + i))
+    _, status, values = probe.latest_values(lambda v: int(v["frames_out"]) >= 5)
+    contract = load_model_contract(default_model_dir())
+    assert values["backend"] == "onnxruntime"
+    assert values["model"] == contract.name and values["model_sha256"] == contract.onnx_sha256
+    for name in ("input_rate_hz", "output_rate_hz", "latency_p50_ms", "latency_p95_ms",
+                 "latency_max_ms", "preprocess_ms", "inference_ms", "postprocess_ms",
+                 "dropped_frames", "rejected_frames"):
+        assert name in values, name
+    assert float(values["inference_ms"]) > 0
+    # stamps are in 1970 here, so latency (publish time minus stamp) is decades: WARN
+    assert float(values["latency_p50_ms"]) > 1e12
+    assert status.level == status.WARN and "latency p95" in status.message
+    assert values["input_topic"] == "/seg/image"
+
+
+def test_parameters_are_validated_with_a_reason(probe: Probe) -> None:
+    results = _set_parameters(probe, overlay_alpha=1.5)
+    assert not results[0].successful and "overlay_alpha" in results[0].reason
+    results = _set_parameters(probe, backend="torch")
+    assert not results[0].successful and "read-only" in results[0].reason.lower()
+    results = _set_parameters(probe, latency_budget_ms="fast")
+    assert not results[0].successful
+    results = _set_parameters(probe, overlay_alpha=0.2, latency_budget_ms=250.0)
+    assert all(r.successful for r in results)
+
+
+def test_stale_when_frames_stop(probe: Probe) -> None:
+    assert _set_parameters(probe, stale_timeout_s=0.5)[0].successful
+    deadline_hit = probe.spin_until(
+        lambda: probe.diagnostics[-1][1].level == probe.diagnostics[-1][1].STALE, 10.0)
+    assert deadline_hit, probe.diagnostics[-1][1]
+    assert "no image for" in probe.diagnostics[-1][1].message
+    assert _set_parameters(probe, stale_timeout_s=2.0)[0].successful
+
+
+def _malformed(i: int) -> Image:
+    """One of six kinds of broken ``sensor_msgs/Image``."""
+    msg = Image(height=48, width=64, encoding="rgb8", step=64 * 3)
+    msg.header.stamp = stamp(50_000 + i)
+    kind = i % 6
+    payload = bytes(64 * 48 * 3)
+    if kind == 0:            # step shorter than a row
+        msg.step = 64 * 3 - 1
+    elif kind == 1:          # truncated data
+        payload = payload[:-100]
+    elif kind == 2:          # unknown encoding
+        msg.encoding = "yuv_magic"
+    elif kind == 3:          # zero size
+        msg.height = msg.width = msg.step = 0
+        payload = b""
+    elif kind == 4:          # huge header, small data
+        msg.height = msg.width = 20000
+        msg.step = 60000
+    else:                    # padded step that the data does not have
+        msg.step = 64 * 3 + 16
+    return fill(msg, payload)
+
+
+def test_survives_malformed_images_and_answers_every_valid_one(
+        context: object, tmp_path: Path, frames: list) -> None:
+    proc = NodeProcess(tmp_path, "/rob", "-p", "input_qos_reliability:=reliable",
+                       "-p", "input_qos_depth:=100", "-p", "backend:=onnxruntime")
+    probe = Probe(context, "/rob")
+    try:
+        probe.wait_for_node()
+        small = cv2.resize(frames[0], (320, 240), interpolation=cv2.INTER_AREA)
+        malformed = valid = 0
+        for round_ in range(50):
+            for j in range(5):
+                probe.send(_malformed(round_ * 5 + j))
+                malformed += 1
+            probe.send_and_wait(frame_message(small, sec=60_000 + round_))
+            valid += 1
+        _, status, values = probe.latest_values(
+            lambda v: int(v["frames_in"]) == malformed + valid, timeout=15.0)
+        assert int(values["frames_out"]) == valid
+        # each malformed message was either rejected or replaced by a newer one while waiting
+        assert int(values["rejected_frames"]) + int(values["dropped_frames"]) == malformed
+        assert int(values["rejected_frames"]) >= 50
+        assert values["failed_frames"] == "0"
+        assert proc.proc.poll() is None
+    finally:
+        probe.close()
+        code = proc.stop(signal.SIGTERM)
+    out = proc.output()
+    assert code == 0 and "Traceback" not in out, out
+    assert "frame skipped" in out  # logged, throttled
+
+
+def test_compressed_transport_and_corrupt_jpeg(context: object, tmp_path: Path,
+                                               frames: list) -> None:
+    proc = NodeProcess(tmp_path, "/jpg", "-p", "input_transport:=compressed",
+                       "-p", "input_qos_reliability:=reliable", "-p", "input_qos_depth:=50",
+                       "-r", "image:=/jpg/camera")
+    # image_transport naming: the remapped base topic plus /compressed
+    probe = Probe(context, "/jpg", compressed=True, image_topic="/jpg/camera/compressed")
+    try:
+        probe.wait_for_node()
+        jpeg = cv2.imencode(".jpg", frames[0][:, :, ::-1])[1].tobytes()
+        for i in range(20):
+            bad = CompressedImage(format="rgb8; jpeg compressed bgr8")
+            bad.header.stamp = stamp(70_000 + i)
+            fill(bad, jpeg[: len(jpeg) // 3] if i % 2 else b"\xff\xd8garbage" * 10)
+            probe.send(bad)
+            good = CompressedImage(format="rgb8; jpeg compressed bgr8")
+            good.header.stamp = stamp(80_000 + i)
+            fill(good, jpeg)
+            probe.send_and_wait(good)
+        assert all(key(stamp(70_000 + i)) not in probe.labels for i in range(20))
+        assert probe.labels[(80_000, 0)].width == 640
+    finally:
+        probe.close()
+        code = proc.stop(signal.SIGTERM)
+    assert code == 0, proc.output()
+
+
+def test_use_sim_time_latency_is_measured_on_the_sim_clock(context: object, tmp_path: Path,
+                                                           frames: list) -> None:
+    proc = NodeProcess(tmp_path, "/sim", "-p", "use_sim_time:=true")
+    probe = Probe(context, "/sim")
+    sim_now = stamp(5000, 250_000_000)
+    try:
+        probe.wait_for_node()
+
+        def clock_reached() -> bool:
+            probe.clock_pub.publish(Clock(clock=sim_now))
+            return any(key(t) == key(sim_now) for t, _ in probe.diagnostics)
+        assert probe.spin_until(clock_reached, 20.0), "node never reported the sim time"
+        got = probe.send_and_wait(frame_message(frames[0], sec=5000))   # 250 ms before now
+        assert key(got.header.stamp) == (5000, 0)
+        _, _, values = probe.latest_values(lambda v: v["frames_out"] == "1")
+        assert math.isclose(float(values["latency_p50_ms"]), 250.0, abs_tol=0.5)
+        assert math.isclose(float(values["latency_max_ms"]), 250.0, abs_tol=0.5)
+    finally:
+        probe.close()
+        proc.stop()
+
+
+def test_missing_model_is_fatal_with_a_clear_message(tmp_path: Path) -> None:
+    proc = NodeProcess(tmp_path, "/bad", "-p", f"model_dir:={tmp_path / 'no_such_model'}")
+    code = proc.proc.wait(60)
+    out = proc.output()
+    proc.stop()
+    assert code == 1
+    assert "fatal" in out and "no_such_model" in out and "Traceback" not in out
