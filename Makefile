@@ -16,7 +16,7 @@ ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sh
 .PHONY: run test venv synth-data default-model clean help
 
 help:
-	@echo "make run    segment the bundled sample images with the shipped default model -> out/"
+	@echo "make run    segmenter_node on the shipped model, fed by the bundled bag over ROS 2 -> out/"
 	@echo "make test   run the test suite"
 
 $(PY):
@@ -37,8 +37,9 @@ endif
 
 venv: $(CORE_STAMP) $(ROS_STAMP)
 
+# The node's main job on a real ROS graph: segmenter_node + the bundled bag replayed over DDS.
 run: venv
-	$(VENV)/bin/crop-weed-seg predict samples/field/images --model models/default --out out
+	$(PY) -m crop_weed_seg.ros.replay_demo --bag test/data/sample_bag --out out
 
 test: venv
 	$(PY) -m pytest -q test

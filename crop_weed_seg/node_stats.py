@@ -90,6 +90,7 @@ class FrameStats:
         self._in_times: deque[float] = deque(maxlen=self.window)
         self._out_times: deque[float] = deque(maxlen=self.window)
         self._latency: deque[float] = deque(maxlen=self.window)
+        self._overhead: deque[float] = deque(maxlen=self.window)
         self._stages: deque[tuple[float, float, float]] = deque(maxlen=self.window)
 
     def frame_received(self, steady: float) -> None:
@@ -116,12 +117,16 @@ class FrameStats:
             self.frames_out += 1
             self._out_times.append(steady)
             self._latency.append(latency_ms)
+            self._overhead.append(latency_ms - infer_ms)
             self._stages.append((preprocess_ms, infer_ms, postprocess_ms))
 
     def snapshot(self, now_steady: float) -> dict[str, Any]:
-        """Numbers for ``/diagnostics``: rates [Hz], latency percentiles and stage means [ms]."""
+        """Numbers for ``/diagnostics``: rates [Hz], latency percentiles and stage means [ms].
+        The overhead is each frame's latency minus its inference time: transport to the node,
+        waiting for the worker, conversion, pre/postprocessing and publishing."""
         with self._lock:
             lat = np.asarray(self._latency, np.float64)
+            overhead = np.asarray(self._overhead, np.float64)
             stages = np.asarray(self._stages, np.float64).reshape(-1, 3)
             snap: dict[str, Any] = {
                 "frames_in": self.frames_in, "frames_out": self.frames_out,
@@ -134,10 +139,13 @@ class FrameStats:
             }
         if lat.size:
             p50, p95 = np.percentile(lat, [50, 95])
+            o50, o95 = np.percentile(overhead, [50, 95])
             snap.update(latency_p50_ms=float(p50), latency_p95_ms=float(p95),
-                        latency_max_ms=float(lat.max()))
+                        latency_max_ms=float(lat.max()), overhead_p50_ms=float(o50),
+                        overhead_p95_ms=float(o95))
         else:
-            snap.update(latency_p50_ms=None, latency_p95_ms=None, latency_max_ms=None)
+            snap.update(latency_p50_ms=None, latency_p95_ms=None, latency_max_ms=None,
+                        overhead_p50_ms=None, overhead_p95_ms=None)
         means = stages.mean(axis=0) if stages.size else (None, None, None)
         snap.update(preprocess_ms=means[0], inference_ms=means[1], postprocess_ms=means[2])
         return snap

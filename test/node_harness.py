@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -121,13 +122,19 @@ class Probe:
     def send(self, msg: Any) -> None:
         self.image_pub.publish(msg)
 
-    def send_and_wait(self, msg: Any, timeout: float = 30.0) -> Image:
-        """Publish one frame and wait for its ``labels``."""
+    def send_and_wait(self, msg: Any, timeout: float = 30.0, resend_after: float = 3.0) -> Image:
+        """Publish one frame and wait for its ``labels``. The node's input is best effort by
+        default, so a frame may be lost on the way (most often the first one after discovery):
+        it is published again every ``resend_after`` seconds until answered."""
         k = key(msg.header.stamp)
-        self.send(msg)
-        assert self.spin_until(lambda: k in self.labels, timeout), \
-            f"no labels for the frame stamped {k} within {timeout} s"
-        return self.labels[k]
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send(msg)
+            wait = min(resend_after, deadline - time.monotonic())
+            if self.spin_until(lambda: k in self.labels, wait):
+                return self.labels[k]
+            assert time.monotonic() < deadline, \
+                f"no labels for the frame stamped {k} within {timeout} s"
 
     def latest_values(self, condition: Callable[[dict[str, str]], bool] = lambda v: True,
                       timeout: float = 10.0) -> tuple[Any, Any, dict[str, str]]:

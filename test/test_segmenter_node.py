@@ -224,7 +224,8 @@ def test_survives_malformed_images_and_answers_every_valid_one(
             for j in range(5):
                 probe.send(_malformed(round_ * 5 + j))
                 malformed += 1
-            probe.send_and_wait(frame_message(small, sec=60_000 + round_))
+            # reliable input: no resend, so that the counts below are exact
+            probe.send_and_wait(frame_message(small, sec=60_000 + round_), resend_after=30.0)
             valid += 1
         _, status, values = probe.latest_values(
             lambda v: int(v["frames_in"]) == malformed + valid, timeout=15.0)

@@ -116,6 +116,7 @@ class SegmenterNode(Node):
                            "backend": self.segmenter.backend.name,
                            "model_dir": str(contract.folder)}
 
+        self._warm_up()
         self.stats = FrameStats()
         self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
         self._rejects_reported = 0
@@ -153,6 +154,13 @@ class SegmenterNode(Node):
         self.get_logger().info(
             f"segmenting {self.input_topic} with model {contract.name} "
             f"({contract.onnx_sha256[:12]}) on {self.model_info['backend']}")
+
+    def _warm_up(self) -> None:
+        """One inference before subscribing: the first run of a backend allocates and tunes
+        (ONNX Runtime: tens of ms; TensorRT: more), which would otherwise delay the first
+        camera frame and make the node drop the frames behind it."""
+        h, w = self.segmenter.contract.input.size
+        self.segmenter.segment(np.zeros((h, w, 3), np.uint8), "RGB", want_confidence=True)
 
     # ---------------------------------------------------------------------------- parameters
     def _param(self, name: str) -> Any:
