@@ -232,7 +232,9 @@ def test_survives_malformed_images_and_answers_every_valid_one(
         assert int(values["frames_out"]) == valid
         # each malformed message was either rejected or replaced by a newer one while waiting
         assert int(values["rejected_frames"]) + int(values["dropped_frames"]) == malformed
-        assert int(values["rejected_frames"]) >= 50
+        # how many a burst loses to newer messages depends on thread timing; each kind's
+        # rejection on its own is covered by test_image_conversion.py
+        assert int(values["rejected_frames"]) >= 1 and values["last_reject_reason"]
         assert values["failed_frames"] == "0"
         assert proc.proc.poll() is None
     finally:

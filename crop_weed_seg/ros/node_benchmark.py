@@ -132,7 +132,9 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
         "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
         "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else None,
         "latency_max_ms": float(lat.max()) if lat.size else None,
+        "node_preprocess_ms": node_value("preprocess_ms"),
         "node_inference_ms": node_value("inference_ms"),
+        "node_postprocess_ms": node_value("postprocess_ms"),
         "node_latency_p95_ms": node_value("latency_p95_ms"),
         "node_overhead_p50_ms": node_value("overhead_p50_ms"),
         "node_overhead_p95_ms": node_value("overhead_p95_ms"),
@@ -140,6 +142,7 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
         "rss_mb_first": rss_run[0] if rss_run else None,
         "rss_mb_last": rss_run[-1] if rss_run else None,
         "rss_mb_max": max(rss_run) if rss_run else None,
+        "rss_mb_every_10s": [round(m, 1) for t, m in rss if t >= warmup][::10],
     }
 
 
