@@ -285,3 +285,30 @@ def test_array_to_image_refuses_arrays_that_do_not_fit_the_encoding(
         array_: np.ndarray, encoding: str, message: str) -> None:
     with pytest.raises(InvalidFrameError, match=message):
         array_to_image(array_, encoding)
+
+
+CV_BRIDGE_CASES = [("rgb8", 0, False), ("bgra8", 3, False), ("mono8", 1, False),
+                   ("mono16", 2, False), ("mono16", 0, True), ("rgb16", 6, True),
+                   ("bayer_grbg8", 5, False)]
+
+
+@pytest.mark.parametrize("encoding,pad,big_endian", CV_BRIDGE_CASES)
+def test_same_arrays_as_cv_bridge_where_it_is_installed(encoding: str, pad: int,
+                                                        big_endian: bool) -> None:
+    """On a robot's ROS install (cv_bridge importable) both must agree; the pip environment
+    here has no ROS 2 cv_bridge (the PyPI one is a broken ROS 1 snapshot), so this runs there."""
+    cv_bridge = pytest.importorskip("cv_bridge", reason="ROS 2 cv_bridge is not installed")
+    bridge = cv_bridge.CvBridge()
+    pixels = _random_pixels(encoding, h=8, w=10, seed=11)
+    msg = _message(pixels, encoding, pad=pad, big_endian=big_endian)
+    ours, order = image_to_array(msg)
+    if encoding.startswith("bayer"):
+        theirs = bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    else:
+        theirs = bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough")
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs).reshape(np.asarray(ours).shape))
+    if not encoding.startswith("bayer"):
+        back = array_to_image(np.ascontiguousarray(ours), encoding)
+        ref = bridge.cv2_to_imgmsg(np.ascontiguousarray(theirs), encoding=encoding)
+        assert (back.height, back.width, back.step) == (ref.height, ref.width, ref.step)
+        assert bytes(back.data) == bytes(ref.data) or ref.is_bigendian != back.is_bigendian
