@@ -15,7 +15,7 @@ from typing import Any, Union
 
 from crop_weed_seg.errors import ConfigError
 
-Value = Union[bool, int, float, str]
+Value = Union[bool, int, float, str, list]
 
 #: Node name and executable (DESIGN.md §4).
 NODE_NAME = "crop_weed_seg"
@@ -39,8 +39,14 @@ class ParamSpec:
     def kind(self) -> type:
         return type(self.default)
 
+    @property
+    def is_int_list(self) -> bool:
+        return isinstance(self.default, list)
+
     def constraint_text(self) -> str:
         """What the descriptor's ``additional_constraints`` says."""
+        if self.is_int_list:
+            return f"integers, each {self.low} <= value <= {self.high}"
         if self.choices:
             return "one of: " + ", ".join(self.choices)
         if self.low is not None and self.high is not None:
@@ -86,6 +92,58 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("stale_timeout_s", 2.0,
               "Diagnostics turn STALE when no image has arrived for this long.",
               low=0.1, high=3600.0),
+    ParamSpec("max_frame_age_s", 0.5,
+              "A frame older than this (node clock minus image stamp) when its labels are "
+              "ready is not used for spraying: its spray_targets are published empty.",
+              low=0.01, high=60.0),
+    # --- spray targets (changeable at run time) -------------------------------------------------
+    ParamSpec("target_frame", "base_link",
+              "Frame of spray_targets: x forward (direction of travel), y left, ground at z=0.",
+              read_only=True),
+    ParamSpec("spray_classes", [2], "Class ids that become spray targets.", low=0, high=254),
+    ParamSpec("protect_classes", [1],
+              "Class ids never to spray: targets within crop_buffer_m of them are trimmed or "
+              "suppressed.", low=0, high=254),
+    ParamSpec("min_confidence", 0.5,
+              "Targets whose mean class probability is below this are dropped.",
+              low=0.0, high=1.0),
+    ParamSpec("min_area_m2", 4e-5, "Targets smaller than this on the ground are dropped.",
+              low=0.0, high=1.0),
+    ParamSpec("min_area_px", 30,
+              "Targets smaller than this many pixels are dropped when the geometry is unknown.",
+              low=0, high=1000000),
+    ParamSpec("crop_buffer_m", 0.01,
+              "Distance on the ground around protected classes that is never sprayed.",
+              low=0.0, high=1.0),
+    ParamSpec("crop_protection", "trim",
+              "trim: cut the weed pixels inside the crop buffer; suppress: drop every target "
+              "that touches it.", choices=("trim", "suppress")),
+    ParamSpec("camera_x_m", 0.0, "Camera optical centre along target_frame x [m].",
+              low=-20.0, high=20.0),
+    ParamSpec("camera_y_m", 0.0, "Camera optical centre along target_frame y [m].",
+              low=-20.0, high=20.0),
+    ParamSpec("camera_height_m", 0.8, "Camera optical centre above the ground [m].",
+              low=0.05, high=20.0),
+    ParamSpec("camera_pitch_deg", 0.0,
+              "Camera tilt from straight down; positive looks forward [deg].",
+              low=-80.0, high=80.0),
+    ParamSpec("hfov_deg", 0.0,
+              "Horizontal field of view used when no camera_info has arrived; 0: no fallback "
+              "(targets then have no ground position and no lane).", low=0.0, high=170.0),
+    ParamSpec("nozzle_count", 12, "Number of nozzles on the spray boom.", low=1, high=256),
+    ParamSpec("nozzle_spacing_m", 0.05, "Distance between neighbouring nozzles [m].",
+              low=0.005, high=5.0),
+    ParamSpec("boom_center_y_m", 0.0, "Lateral position of the boom's centre [m].",
+              low=-20.0, high=20.0),
+    ParamSpec("nozzle_offset_m", 0.5,
+              "Distance of the nozzle line behind the camera's optical centre [m].",
+              low=-20.0, high=20.0),
+    ParamSpec("default_speed_mps", -1.0,
+              "Ground speed used for time_to_nozzle when no recent odometry is known; "
+              "negative: none (time_to_nozzle is NaN).", low=-1.0, high=20.0),
+    ParamSpec("odom_timeout_s", 1.0,
+              "Odometry further than this from an image's stamp is not used for it.",
+              low=0.01, high=60.0),
 )
 
 BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
@@ -96,6 +154,14 @@ def validate(name: str, value: Any) -> str | None:
     spec = BY_NAME.get(name)
     if spec is None:
         return None  # not ours (use_sim_time and other node-wide parameters)
+    if spec.is_int_list:
+        if not isinstance(value, (list, tuple)) or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"{name} must be a list of integers, got {value!r}"
+        bad = [v for v in value if not spec.low <= v <= spec.high]
+        if bad:
+            return f"{name} values {bad} are outside {spec.low:g}..{spec.high:g}"
+        return None
     if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, spec.kind) or (spec.kind is not bool and isinstance(value, bool)):
@@ -115,3 +181,30 @@ def check_all(values: dict[str, Any]) -> None:
                 if (reason := validate(name, value)) is not None]
     if problems:
         raise ConfigError("invalid parameters: " + "; ".join(problems))
+
+
+def render_yaml() -> str:
+    """``config/crop_weed_seg.yaml``: every parameter with its default and description."""
+    import textwrap
+
+    import yaml
+    lines = [
+        "# Parameters of the crop_weed_seg node (executable segmenter_node) with their defaults.",
+        "# Generated by `python -m crop_weed_seg.node_parameters > config/crop_weed_seg.yaml`;",
+        "# test/test_launch_config.py keeps them equal. Start-up parameters (marked [restart])",
+        "# are read once; the others can be changed at run time with",
+        "# `ros2 param set /crop_weed_seg NAME VALUE` and are validated (a rejection says why).",
+        f"/**/{NODE_NAME}:", "  ros__parameters:"]
+    for p in PARAMETERS:
+        note = (" [restart]" if p.read_only else "") + \
+            (f" ({p.constraint_text()})" if p.constraint_text() else "")
+        lines += ["    # " + line for line in textwrap.wrap(p.description + note, 92)]
+        value = yaml.safe_dump(p.default, default_flow_style=True).splitlines()[0]
+        if value == "''":
+            value = '""'
+        lines.append(f"    {p.name}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_yaml(), end="")

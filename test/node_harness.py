@@ -21,7 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
 from crop_weed_seg.ros.image_conversion import array_to_image, image_to_array
 from crop_weed_seg.ros.segmenter_node import DIAGNOSTIC_NAME
@@ -88,14 +88,17 @@ class Probe:
         self.confidence: dict[tuple[int, int], Image] = {}
         self.overlay: dict[tuple[int, int], Image] = {}
         self.diagnostics: list[Any] = []
+        self.targets: dict[tuple[int, int], PointCloud2] = {}
         self.node.create_subscription(Image, f"{namespace}/labels", self._keep(self.labels),
                                       RELIABLE)
+        self.node.create_subscription(PointCloud2, f"{namespace}/spray_targets",
+                                      self._keep(self.targets), RELIABLE)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         self.clock_pub = self.node.create_publisher(Clock, "/clock", 10)
 
     @staticmethod
-    def _keep(store: dict) -> Callable[[Image], None]:
-        def callback(msg: Image) -> None:
+    def _keep(store: dict) -> Callable[[Any], None]:
+        def callback(msg: Any) -> None:
             store[key(msg.header.stamp)] = msg
         return callback
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from crop_weed_seg.node_parameters import BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS, validate
+from crop_weed_seg.node_parameters import (BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS,
+                                          render_yaml, validate)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "crop_weed_seg.launch.py"
@@ -35,6 +36,8 @@ def _yaml_parameters() -> dict[str, Any]:
 
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
+    assert PARAMS_YAML.read_text() == render_yaml(), \
+        "regenerate: python -m crop_weed_seg.node_parameters > config/crop_weed_seg.yaml"
     values = _yaml_parameters()
     assert values == {p.name: p.default for p in PARAMETERS}
     for name, value in values.items():

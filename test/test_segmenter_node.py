@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -17,14 +18,20 @@ pytest.importorskip("rclpy")
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.model_contract import load_model_contract  # noqa: E402
 from crop_weed_seg.ros.image_conversion import image_to_array  # noqa: E402
 from crop_weed_seg.ros.segmenter_node import default_model_dir  # noqa: E402
+from crop_weed_seg.ros.spray_messages import POINT_FIELD_MSGS, records_from_cloud  # noqa: E402
 from crop_weed_seg.segmenter import Segmenter  # noqa: E402
+from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount,  # noqa: E402
+                                          GroundProjector)
 from node_harness import NodeProcess, Probe, fill, frame_message, key, labels_array, stamp  # noqa: E402,E501
+from node_harness import _values  # noqa: E402
 from ros_support import ros_context  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -301,3 +308,119 @@ def test_missing_model_is_fatal_with_a_clear_message(tmp_path: Path) -> None:
     proc.stop()
     assert code == 1
     assert "fatal" in out and "no_such_model" in out and "Traceback" not in out
+
+
+def _soil_frame() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    soil = np.empty((480, 640, 3), np.uint8)
+    soil[:] = (110, 85, 60)
+    return np.clip(soil + rng.normal(0, 6, soil.shape), 0, 255).astype(np.uint8)
+
+
+def _fresh(rgb: np.ndarray) -> Image:
+    """A frame stamped now (spray targets come only from frames younger than
+    max_frame_age_s)."""
+    msg = frame_message(rgb, sec=0)
+    msg.header.stamp = stamp(*divmod(time.time_ns(), 1_000_000_000))
+    return msg
+
+
+def test_spray_targets_every_frame_with_the_input_stamp(probe: Probe, frames: list) -> None:
+    got = probe.send_and_wait(frame_message(_soil_frame(), sec=1400, frame_id="cam"))
+    k = key(got.header.stamp)
+    assert probe.spin_until(lambda: k in probe.targets, 10.0)
+    empty = probe.targets[k]
+    assert empty.header.frame_id == "base_link" and key(empty.header.stamp) == k
+    assert (empty.width, empty.height, empty.point_step, len(empty.data)) == (0, 1, 48, 0)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in empty.fields] == \
+        [(f.name, f.offset, f.datatype, f.count) for f in POINT_FIELD_MSGS]
+    # a frame from 1970 is far older than max_frame_age_s: never sprayed from, counted
+    old = probe.send_and_wait(frame_message(frames[0], sec=1401))
+    assert probe.spin_until(lambda: (1401, 0) in probe.targets, 10.0)
+    assert probe.targets[(1401, 0)].width == 0
+    # a fresh frame with weeds but no camera_info: targets in pixels, no ground position
+    got = probe.send_and_wait(_fresh(frames[0]))
+    k = key(got.header.stamp)
+    assert probe.spin_until(lambda: k in probe.targets, 10.0)
+    recs = records_from_cloud(probe.targets[k])
+    assert len(recs) > 0 and np.isnan(recs["x"]).all() and (recs["lane"] == -1).all()
+    assert key(old.header.stamp) == (1401, 0)
+    _, status, values = probe.latest_values(lambda v: int(v["frames_too_old"]) >= 1)
+    assert values["geometry"] == "none" and status.level == status.WARN
+
+
+def _camera_info(width: int = 640, height: int = 480, f: float = 800.0) -> CameraInfo:
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    info.header.stamp = stamp(*divmod(time.time_ns(), 1_000_000_000))
+    info.k = [f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0]
+    info.d = [0.0] * 5
+    return info
+
+
+def test_targets_on_the_ground_with_camera_info_odometry_and_bad_input(
+        context: object, tmp_path: Path, frames: list) -> None:
+    proc = NodeProcess(tmp_path, "/geo", "-p", "input_qos_reliability:=reliable",
+                       "-p", "input_qos_depth:=10", "-p", "odom_timeout_s:=60.0")
+    probe = Probe(context, "/geo")
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    info_pub = probe.node.create_publisher(CameraInfo, "/geo/camera_info", reliable)
+    odom_pub = probe.node.create_publisher(Odometry, "/geo/odom", reliable)
+
+    def odom(vx: float) -> None:
+        msg = Odometry()
+        msg.header.stamp = stamp(*divmod(time.time_ns(), 1_000_000_000))
+        msg.twist.twist.linear.x = vx
+        odom_pub.publish(msg)
+
+    def targets_of(rgb: np.ndarray) -> np.ndarray:
+        got = probe.send_and_wait(_fresh(rgb))
+        k = key(got.header.stamp)
+        assert probe.spin_until(lambda: k in probe.targets, 10.0)
+        return records_from_cloud(probe.targets[k])
+
+    try:
+        probe.wait_for_node()
+        assert probe.spin_until(lambda: info_pub.get_subscription_count() > 0
+                                and odom_pub.get_subscription_count() > 0, 20.0)
+        for _ in range(20):     # until the node has used both (they travel on other topics)
+            info_pub.publish(_camera_info())
+            odom(1.0)           # odometry is a stream, received best effort
+            recs = targets_of(frames[0])
+            if len(recs) and np.isfinite(recs["time_to_nozzle"]).all():
+                break
+        else:
+            raise AssertionError("targets never got geometry and speed")
+        proj = GroundProjector(CameraIntrinsics(640, 480, 800.0, 800.0, 319.5, 239.5),
+                               CameraMount(height=0.8))
+        xy = proj.pixels_to_ground(np.column_stack((recs["u"], recs["v"])))
+        assert np.allclose(xy, np.column_stack((recs["x"], recs["y"])), atol=2e-4)
+        boom = Boom(12, 0.05, 0.0, -0.5)
+        assert np.array_equal(recs["lane"], boom.lane_of(recs["y"]))
+        assert np.allclose(recs["time_to_nozzle"], recs["x"] + 0.5, atol=1e-5)  # 1 m/s
+        tracked = recs["track_id"]
+        assert (tracked > 0).all() and len(set(tracked)) == len(tracked)
+
+        # bad input: zero focal length (the last good one is kept), NaN and reversing odometry
+        def bad_input_counted() -> bool:
+            info_pub.publish(_camera_info(f=0.0))
+            odom(float("nan"))
+            odom(-0.4)
+            return bool(probe.diagnostics) and _values(probe.diagnostics[-1][1]).get(
+                "bad_odometry", "0") >= "2" and _values(probe.diagnostics[-1][1]).get(
+                "bad_camera_info", "0") >= "1"
+        assert probe.spin_until(bad_input_counted, 15.0)
+        recs = targets_of(frames[0])
+        assert np.isfinite(recs["x"]).all() and np.isnan(recs["time_to_nozzle"]).all()
+        # a camera_info of another shape than the images: no geometry, counted
+        for _ in range(20):
+            info_pub.publish(_camera_info(width=800, height=800))
+            recs = targets_of(frames[0])
+            if (recs["lane"] == -1).all():
+                break
+        assert (recs["lane"] == -1).all() and np.isnan(recs["x"]).all()
+        _, status, values = probe.latest_values(lambda v: int(v["camera_info_mismatch"]) >= 1)
+        assert status.level == status.WARN and values["geometry"] == "none"
+    finally:
+        probe.close()
+        code = proc.stop()
+    assert code == 0, proc.output()

@@ -32,7 +32,9 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
 
 from crop_weed_seg.backends.base import BackendOptions
 from crop_weed_seg.classes import PALETTE_RGB
@@ -40,6 +42,9 @@ from crop_weed_seg.errors import CropWeedSegError, InvalidFrameError
 from crop_weed_seg.node_parameters import NODE_NAME, PARAMETERS, check_all, validate
 from crop_weed_seg.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
 from crop_weed_seg.ros.image_conversion import array_to_image, compressed_to_array, image_to_array
+from crop_weed_seg.ros.spray_messages import cloud_from_records, markers_from_records
+from crop_weed_seg.spray.pipeline import SpraySettings, TargetPipeline
+from crop_weed_seg.spray.records import empty_targets
 from crop_weed_seg.segmenter import Segmenter
 from crop_weed_seg.visualize import overlay
 
@@ -69,7 +74,7 @@ def default_model_dir() -> Path:
 def _descriptor(spec: Any) -> ParameterDescriptor:
     desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
                                additional_constraints=spec.constraint_text())
-    if spec.low is not None and spec.high is not None:
+    if spec.low is not None and spec.high is not None and not spec.is_int_list:
         if spec.kind is int:
             desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
                                                step=1)]
@@ -120,9 +125,15 @@ class SegmenterNode(Node):
         self.stats = FrameStats()
         self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
         self._rejects_reported = 0
+        self._spray_reported: dict[str, int] = {}
         self._last_overlay_stamp: float | None = None
         self.published = {"confidence": 0, "overlay": 0}
         self.camera_info: CameraInfo | None = None
+        self.target_frame = self._param("target_frame")
+        self.spray = TargetPipeline()
+        self._spray_lock = threading.Lock()
+        self.spray_counts = {"targets_published": 0, "frames_too_old": 0,
+                             "targets_last_frame": 0}
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
                              depth=self._param("output_qos_depth"),
@@ -130,6 +141,8 @@ class SegmenterNode(Node):
         self.pub_labels = self.create_publisher(Image, "labels", out_qos)
         self.pub_confidence = self.create_publisher(Image, "confidence", out_qos)
         self.pub_overlay = self.create_publisher(Image, "overlay", out_qos)
+        self.pub_targets = self.create_publisher(PointCloud2, "spray_targets", out_qos)
+        self.pub_markers = self.create_publisher(MarkerArray, "spray_markers", out_qos)
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         in_qos = QoSProfile(
@@ -146,6 +159,8 @@ class SegmenterNode(Node):
             self.input_topic = self.resolve_topic_name("image")
             self.create_subscription(Image, self.input_topic, self._on_image, in_qos)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        self.create_subscription(Odometry, "odom", self._on_odom,
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
@@ -181,6 +196,26 @@ class SegmenterNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
+        with self._spray_lock:
+            try:
+                self.spray.set_camera_info(msg.k, msg.d, msg.width, msg.height,
+                                           msg.distortion_model)
+            except InvalidFrameError as exc:
+                self.get_logger().warning(f"camera_info ignored: {exc}",
+                                          throttle_duration_sec=5.0)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        v = msg.twist.twist.linear
+        with self._spray_lock:
+            ok = self.spray.speed.update(_stamp_s(msg.header), v.x, v.y)
+        if not ok:
+            self.get_logger().warning(f"odometry ignored: {self.spray.speed.last_problem}",
+                                      throttle_duration_sec=5.0)
+
+    def _spray_settings(self) -> SpraySettings:
+        return SpraySettings.from_values(
+            {name: self._param(name) for name in SpraySettings.__dataclass_fields__
+             if name != "track_gate_m"})
 
     # ------------------------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -209,7 +244,7 @@ class SegmenterNode(Node):
             frame, order = image_to_array(msg)
         convert_ms = (time.perf_counter() - t0) * 1e3
         want_conf = self.pub_confidence.get_subscription_count() > 0
-        result = self.segmenter.segment(frame, order, want_confidence=want_conf)
+        result = self.segmenter.segment(frame, order, want_confidence=True)  # targets need it
 
         t1 = time.perf_counter()
         header = msg.header
@@ -223,6 +258,7 @@ class SegmenterNode(Node):
                             float(self._param("overlay_alpha")), palette=PALETTE_BGR)
             self.pub_overlay.publish(array_to_image(blend, "bgr8", header))
             self.published["overlay"] += 1
+        self._publish_targets(header, result.labels, result.confidence)
         publish_ms = (time.perf_counter() - t1) * 1e3
 
         latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
@@ -230,6 +266,33 @@ class SegmenterNode(Node):
         self.stats.frame_published(time.monotonic(), latency_ms,
                                    convert_ms + timings.preprocess_ms, timings.infer_ms,
                                    timings.postprocess_ms + publish_ms)
+
+    def _publish_targets(self, header: Any, labels: np.ndarray,
+                         confidence: np.ndarray | None) -> None:
+        """``spray_targets`` for every processed frame (empty when none, or when the frame is
+        too old to spray from), ``spray_markers`` while subscribed."""
+        settings = self._spray_settings()
+        age_s = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e9
+        if age_s > float(self._param("max_frame_age_s")):
+            records = empty_targets(0)
+            self.spray_counts["frames_too_old"] += 1
+            self.get_logger().warning(
+                f"frame {age_s:.3f} s old (max_frame_age_s {self._param('max_frame_age_s')}): "
+                "no spray targets from it", throttle_duration_sec=5.0)
+        else:
+            with self._spray_lock:
+                records = self.spray.targets(labels, confidence, _stamp_s(header), settings)
+            if self.spray.geometry_source == "none":
+                self.get_logger().warning(
+                    "no ground geometry (no camera_info, hfov_deg 0, or a size mismatch): "
+                    "targets have no position or lane", throttle_duration_sec=10.0)
+        self.pub_targets.publish(cloud_from_records(records, header.stamp, self.target_frame))
+        self.spray_counts["targets_published"] += len(records)
+        self.spray_counts["targets_last_frame"] = len(records)
+        if self.pub_markers.get_subscription_count() > 0:
+            boom = settings.boom() if self.spray.geometry_source != "none" else None
+            self.pub_markers.publish(markers_from_records(records, boom, header.stamp,
+                                                          self.target_frame))
 
     def _overlay_due(self, header: Any) -> bool:
         """Rate cap by image time, so bag replays give the same overlays at any speed."""
@@ -247,6 +310,11 @@ class SegmenterNode(Node):
         snap["dropped_frames"] = self._slot.dropped
         snap["confidence_published"] = self.published["confidence"]
         snap["overlay_published"] = self.published["overlay"]
+        snap.update(self.spray_counts)
+        snap.update(self.spray.counters)
+        snap["bad_odometry"] = self.spray.speed.bad
+        snap["speed_mps"] = self.spray.speed.speed
+        snap["geometry"] = self.spray.geometry_source
         return snap
 
     def _publish_diagnostics(self) -> None:
@@ -254,6 +322,14 @@ class SegmenterNode(Node):
         level, message = health(snap, float(self._param("latency_budget_ms")),
                                 float(self._param("stale_timeout_s")), self._rejects_reported)
         self._rejects_reported = snap["rejected_frames"] + snap["failed_frames"]
+        spray_problems = {k: snap[k] for k in ("bad_camera_info", "camera_info_mismatch",
+                                                "bad_odometry", "frames_too_old")}
+        rose = [k for k, v in spray_problems.items() if v > self._spray_reported.get(k, 0)]
+        self._spray_reported = spray_problems
+        if level == OK and (rose or (snap["geometry"] == "none" and snap["frames_out"])):
+            level = WARN
+            message = ("spray input problems: " + ", ".join(rose) + "; " if rose else "") + \
+                f"geometry: {snap['geometry']} ({self.spray.last_problem or 'no camera_info'})"
         values = dict(snap)
         values.update(self.model_info)
         values.update(input_topic=self.input_topic,
@@ -296,9 +372,14 @@ def main(args: list[str] | None = None) -> int:
         print(f"[{NODE_NAME}] fatal: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
+        try:
+            if node is not None:
+                node.shutdown()
+                node.destroy_node()
+        except Exception as exc:  # noqa: BLE001 — a clean exit, and say what went wrong
+            print(f"[{NODE_NAME}] error while shutting down: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            code = code or 1
         rclpy.try_shutdown()
     return code
 

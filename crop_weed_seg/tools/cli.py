@@ -376,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuda-graphs", action="store_true")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench)
+
+    from . import simulate_cmd
+    simulate_cmd.add_parser(sub).set_defaults(func=simulate_cmd.run)
     return parser
 
 

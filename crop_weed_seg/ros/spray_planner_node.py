@@ -1,0 +1,312 @@
+"""``spray_planner``: the ROS 2 node that turns weed targets into nozzle commands (DESIGN.md §4).
+
+Subscribes to ``spray_targets`` (sensor_msgs/PointCloud2, the layout of
+:mod:`crop_weed_seg.spray.records`, read by field name) and ``odom`` (nav_msgs/Odometry: speed
+= norm of twist.linear x/y, with the sign of x). Publishes ``nozzle_states``
+(sensor_msgs/JointState: joints ``nozzle_00`` .., position 1.0 open / 0.0 shut, header stamp =
+the node clock's now — a command time — and frame_id = ``target_frame``) at ``rate_hz`` and
+``/diagnostics`` at 1 Hz on the steady clock. The planning itself is
+:class:`~crop_weed_seg.spray.planner.SprayPlanner`.
+
+Clocks. Planning runs on the node clock (sim time under ``use_sim_time``): target stamps,
+odometry stamps (header stamp; receipt time when the stamp is zero) and the nozzle timer. The
+stream of targets is also watched on the steady clock: it is stale when either clock has seen no
+usable ``spray_targets`` for ``stale_timeout_s``. If the node clock stops (a paused or dead
+simulator, a finished bag), the node-clock timer stops too; a steady-clock watchdog then keeps
+publishing ``nozzle_states`` at ``rate_hz`` (stamp = the frozen clock), so the failure policy
+still reaches the valves within ``stale_timeout_s``.
+
+Threads. All callbacks run in one executor thread (``rclpy.spin``); a lock around the planner
+keeps that true under a multi-threaded executor too. The work per message is small (no worker).
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState, PointCloud2, PointField
+
+from crop_weed_seg.errors import ConfigError, CropWeedSegError
+from crop_weed_seg.node_parameters import ParamSpec
+from crop_weed_seg.spray.planner import SprayPlanner
+from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
+from crop_weed_seg.spray.records import records_from_bytes
+
+DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
+#: PointField datatype -> numpy type (little-endian; big-endian clouds are rejected).
+POINTFIELD_TYPES = {PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "<i2",
+                    PointField.UINT16: "<u2", PointField.INT32: "<i4",
+                    PointField.UINT32: "<u4", PointField.FLOAT32: "<f4",
+                    PointField.FLOAT64: "<f8"}
+#: Counters whose rise turns diagnostics ERROR.
+BAD_INPUT = ("bad_odometry", "bad_clouds", "rejected_targets")
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                               additional_constraints=spec.constraint_text())
+    if spec.low is not None and spec.high is not None:
+        if spec.kind is int:
+            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                               step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+    return desc
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def joint_names(count: int) -> list[str]:
+    width = max(2, len(str(count - 1)))
+    return [f"nozzle_{i:0{width}d}" for i in range(count)]
+
+
+def cloud_records(msg: PointCloud2) -> np.ndarray:
+    """The targets of a ``spray_targets`` cloud, read by field name. ValueError when unusable."""
+    if msg.is_bigendian:
+        raise ValueError("big-endian clouds are not supported")
+    fields: dict[str, tuple[int, str]] = {}
+    for f in msg.fields:
+        kind = POINTFIELD_TYPES.get(f.datatype)
+        if kind is None:
+            raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
+        if f.offset + np.dtype(kind).itemsize > msg.point_step:
+            raise ValueError(f"field {f.name!r} lies outside the {msg.point_step}-byte point")
+        fields[f.name] = (f.offset, kind)
+    missing = {"x", "y", "size_x", "size_y", "class_id", "lane"} - set(fields)
+    if missing:
+        raise ValueError(f"cloud lacks the fields {', '.join(sorted(missing))}")
+    n = msg.width * msg.height
+    if len(msg.data) != n * msg.point_step:
+        raise ValueError(f"cloud data of {len(msg.data)} bytes does not hold {n} points of "
+                         f"{msg.point_step} bytes")
+    if n == 0:
+        return records_from_bytes(b"", max(msg.point_step, 1), fields)
+    return records_from_bytes(memoryview(msg.data), msg.point_step, fields)
+
+
+def odometry_speed(msg: Odometry) -> float:
+    """Ground speed [m/s]: norm of the linear twist in x/y, negative when x is (reversing)."""
+    vx, vy = msg.twist.twist.linear.x, msg.twist.twist.linear.y
+    return math.copysign(math.hypot(vx, vy), vx)
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class SprayPlannerNode(Node):
+    """The ``spray_planner`` node. Raises ConfigError/ParameterException at construction when a
+    parameter is unusable (the caller makes that fatal)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in PARAMETERS:
+            default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+            self.declare_parameter(spec.name, default, _descriptor(spec))
+        self._values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
+        boom, config = build(self._values)
+        self._lock = threading.Lock()
+        self.planner = SprayPlanner(boom, config)
+        self._names = joint_names(boom.nozzle_count)
+        self.counters = {"bad_clouds": 0, "wrong_frame": 0, "published": 0,
+                         "watchdog_published": 0}
+        self._bad_reported = 0
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._last_targets_steady: float | None = None
+        self._last_publish_steady = -math.inf
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+
+        self.pub_states = self.create_publisher(
+            JointState, "nozzle_states",
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                       reliability=ReliabilityPolicy.RELIABLE))
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(PointCloud2, "spray_targets", self._on_targets,
+                                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                                            reliability=ReliabilityPolicy.RELIABLE))
+        # Best effort also accepts reliable odometry publishers.
+        self.create_subscription(Odometry, "odom", self._on_odometry,
+                                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                                            reliability=ReliabilityPolicy.BEST_EFFORT))
+        period = 1.0 / float(self._param("rate_hz"))
+        self._period = period
+        self.create_timer(period, self._on_tick)
+        self.create_timer(period, self._on_watchdog, clock=self._steady)
+        self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
+        self.get_logger().info(
+            f"planning {boom.nozzle_count} nozzles from {self.resolve_topic_name('spray_targets')}"
+            f" in mode {config.mode} (failure policy {config.failure_policy}) at "
+            f"{self._param('rate_hz')} Hz")
+
+    # ---------------------------------------------------------------------------- parameters
+    def _param(self, name: str) -> Any:
+        value = self.get_parameter(name).value
+        return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "typecode") \
+            else value
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        proposed = dict(self._values)
+        proposed.update({p.name: (list(p.value) if hasattr(p.value, "__len__")
+                                  and not isinstance(p.value, str) else p.value)
+                         for p in params if p.name in proposed})
+        try:
+            build(proposed)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _after_set_parameters(self, params: list[Any]) -> None:
+        self._values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
+        boom, config = build(self._values)
+        with self._lock:
+            self.planner.reconfigure(boom, config)
+            self._names = joint_names(boom.nozzle_count)
+
+    @property
+    def target_frame(self) -> str:
+        return self._values["target_frame"]
+
+    # ------------------------------------------------------------------------------- inputs
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_targets(self, msg: PointCloud2) -> None:
+        if msg.header.frame_id != self.target_frame:
+            self.counters["wrong_frame"] += 1
+            self.counters["bad_clouds"] += 1
+            self.get_logger().warning(
+                f"spray_targets in frame {msg.header.frame_id!r}, expected "
+                f"{self.target_frame!r}: ignored", throttle_duration_sec=2.0)
+            return
+        try:
+            records = cloud_records(msg)
+        except ValueError as exc:
+            self.counters["bad_clouds"] += 1
+            self.get_logger().warning(f"spray_targets ignored: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            before = self.planner.counters["accepted_messages"]
+            self.planner.add_targets(_seconds(msg.header.stamp), records, self._now_s())
+            if self.planner.counters["accepted_messages"] > before:
+                self._last_targets_steady = time.monotonic()
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        t = _seconds(msg.header.stamp)
+        if t == 0.0:
+            t = self._now_s()
+        with self._lock:
+            self.planner.update_odometry(t, odometry_speed(msg))
+
+    # ------------------------------------------------------------------------------ outputs
+    def _steady_stale(self) -> bool:
+        last = self._last_targets_steady
+        return last is None or \
+            time.monotonic() - last > self.planner.config.stale_timeout_s
+
+    def _publish_states(self) -> None:
+        now = self.get_clock().now()
+        t = now.nanoseconds * 1e-9
+        with self._lock:
+            stale = self.planner.is_stale(t) or self._steady_stale()
+            states = self.planner.nozzle_states(t, stale=stale)
+            names = list(self._names)
+        msg = JointState(name=names, position=[1.0 if s else 0.0 for s in states])
+        msg.header.stamp = now.to_msg()
+        msg.header.frame_id = self.target_frame
+        self.pub_states.publish(msg)
+        self._last_publish_steady = time.monotonic()
+        self.counters["published"] += 1
+
+    def _on_tick(self) -> None:
+        self._publish_states()
+
+    def _on_watchdog(self) -> None:
+        """Publish when the node clock has stopped (its timer did not fire for 3 periods)."""
+        if time.monotonic() - self._last_publish_steady > max(3.0 * self._period, 0.05):
+            self._publish_states()
+            self.counters["watchdog_published"] += 1
+
+    def diagnostics_snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            snap = self.planner.status()  # "stale" as last applied (either clock)
+        snap.update(self.counters)
+        snap["steady_targets_age_s"] = (None if self._last_targets_steady is None
+                                        else time.monotonic() - self._last_targets_steady)
+        snap["target_frame"] = self.target_frame
+        snap["input_topic"] = self.resolve_topic_name("spray_targets")
+        return snap
+
+    def _publish_diagnostics(self) -> None:
+        snap = self.diagnostics_snapshot()
+        bad = sum(int(snap[k]) for k in BAD_INPUT)
+        rose = bad > self._bad_reported
+        self._bad_reported = bad
+        if rose:
+            level = DiagnosticStatus.ERROR
+            message = "bad input: " + ", ".join(f"{k}={snap[k]}" for k in BAD_INPUT)
+        elif snap["applied"].startswith("failure_policy"):
+            level = DiagnosticStatus.WARN
+            message = (f"spray_targets stale: failure policy {snap['failure_policy']} applied "
+                       f"(nozzles {'open' if snap['failure_policy'] == 'blanket' else 'shut'})")
+        elif snap["applied"] == "no_odometry":
+            level = DiagnosticStatus.WARN
+            message = "no odometry yet: nozzles shut"
+        else:
+            level = DiagnosticStatus.OK
+            message = f"mode {snap['mode']}, {snap['open_nozzles']} nozzles open"
+        status = DiagnosticStatus(
+            level=level, name=DIAGNOSTIC_NAME, message=message,
+            hardware_id=socket.gethostname(),
+            values=[KeyValue(key=k, value=_format(v)) for k, v in snap.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diagnostics.publish(array)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``spray_planner``. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
+    rclpy.init(args=args)
+    node: SprayPlannerNode | None = None
+    code = 0
+    try:
+        node = SprayPlannerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (CropWeedSegError, ParameterException) as exc:
+        print(f"[{NODE_NAME}] fatal: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Camera-to-ground geometry and the spray boom, without TF.
+
+Frames. ``target_frame`` (default ``base_link``): x forward (direction of travel), y left, z up;
+the ground is the plane z = 0. The camera's optical frame follows ROS (REP 103): x right, y down,
+z along the optical axis. Mounted with pitch 0 the camera looks straight down with the top of
+the image towards the front of the robot (image right = robot right, −y). A positive pitch
+tilts the optical axis forward (towards +x) by that angle.
+
+Intrinsics come from ``sensor_msgs/CameraInfo`` (K and plumb_bob distortion; points are
+undistorted with OpenCV) or from a horizontal field of view. Extrinsics are parameters: the
+camera's optical centre (x, y) in ``target_frame``, its height above the ground and its pitch.
+
+The boom is ``nozzle_count`` nozzles ``nozzle_spacing_m`` apart, centred at
+``boom_center_y_m``, on a line ``nozzle_offset_m`` behind the camera's optical centre. Lane 0 is
+the right-most nozzle (smallest y); a point belongs to the lane whose footprint (one spacing
+wide) contains its y, and to lane −1 outside the boom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole camera with optional plumb_bob distortion (k1, k2, p1, p2, k3)."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    distortion: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.width <= 0 or self.height <= 0:
+            problems.append(f"size {self.width}x{self.height} is not positive")
+        for name in ("fx", "fy"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"focal length {name}={value} is not a positive number")
+        for name in ("cx", "cy"):
+            if not math.isfinite(getattr(self, name)):
+                problems.append(f"principal point {name} is not finite")
+        if not all(math.isfinite(d) for d in self.distortion):
+            problems.append("distortion holds NaN or Inf")
+        if problems:
+            raise InvalidFrameError("camera intrinsics unusable: " + "; ".join(problems))
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, hfov_deg: float) -> "CameraIntrinsics":
+        """Square pixels, principal point at the centre, no distortion."""
+        if not 1.0 <= hfov_deg < 179.0:
+            raise ConfigError(f"horizontal field of view {hfov_deg} deg must be in [1, 179)")
+        f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+        return cls(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)
+
+    @classmethod
+    def from_camera_info(cls, k: list[float] | tuple[float, ...], d: list[float] | tuple,
+                         width: int, height: int, model: str = "plumb_bob"
+                         ) -> "CameraIntrinsics":
+        """From CameraInfo's row-major K (9 values), D, width and height."""
+        if len(k) != 9:
+            raise InvalidFrameError(f"camera_info K has {len(k)} values, expected 9")
+        if model not in ("plumb_bob", "rational_polynomial", "") and any(d):
+            raise InvalidFrameError(f"camera_info distortion model {model!r} is not supported "
+                                    "(plumb_bob or rational_polynomial)")
+        return cls(int(width), int(height), float(k[0]), float(k[4]), float(k[2]),
+                   float(k[5]), tuple(float(v) for v in d))
+
+    def scaled_to(self, width: int, height: int) -> "CameraIntrinsics":
+        """The same camera at another resolution (binning / resized image)."""
+        sx, sy = width / self.width, height / self.height
+        return CameraIntrinsics(width, height, self.fx * sx, self.fy * sy,
+                                (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
+                                self.distortion)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], np.float64)
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """The optical centre in ``target_frame`` [m] and the pitch [deg] (0 = straight down)."""
+
+    x: float = 0.0
+    y: float = 0.0
+    height: float = 0.8
+    pitch_deg: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.height) and self.height > 0):
+            raise ConfigError(f"camera height {self.height} m must be positive")
+        if not -80.0 <= self.pitch_deg <= 80.0:
+            raise ConfigError(f"camera pitch {self.pitch_deg} deg must be within ±80")
+
+    def rotation(self) -> np.ndarray:
+        """3x3 matrix whose columns are the optical x, y, z axes in ``target_frame``."""
+        t = math.radians(self.pitch_deg)
+        x_opt = (0.0, -1.0, 0.0)
+        y_opt = (-math.cos(t), 0.0, -math.sin(t))
+        z_opt = (math.sin(t), 0.0, -math.cos(t))
+        return np.array([x_opt, y_opt, z_opt], np.float64).T
+
+    @property
+    def position(self) -> np.ndarray:
+        return np.array([self.x, self.y, self.height], np.float64)
+
+
+@dataclass(frozen=True)
+class GroundProjector:
+    """Pixels ↔ ground points for one camera on one mount."""
+
+    intrinsics: CameraIntrinsics
+    mount: CameraMount
+    _rot: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rot", self.mount.rotation())
+
+    def normalized(self, uv: np.ndarray) -> np.ndarray:
+        """Undistorted normalised image coordinates (N, 2) of pixel positions (N, 2)."""
+        pts = np.asarray(uv, np.float64).reshape(-1, 1, 2)
+        if self.intrinsics.distortion and any(self.intrinsics.distortion):
+            out = cv2.undistortPoints(pts, self.intrinsics.matrix,
+                                      np.asarray(self.intrinsics.distortion, np.float64))
+            return out.reshape(-1, 2)
+        i = self.intrinsics
+        return np.column_stack(((pts[:, 0, 0] - i.cx) / i.fx, (pts[:, 0, 1] - i.cy) / i.fy))
+
+    def pixels_to_ground(self, uv: np.ndarray) -> np.ndarray:
+        """Ground points (N, 2) = (x, y) in ``target_frame`` of pixel positions (N, 2);
+        NaN where the ray does not meet the ground in front of the camera (above horizon)."""
+        xn = self.normalized(uv)
+        rays = np.column_stack((xn, np.ones(len(xn)))) @ self._rot.T   # (N, 3) in target_frame
+        dz = rays[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(dz < -1e-9, self.mount.height / -dz, np.nan)
+        pts = self.mount.position[None, :2] + t[:, None] * rays[:, :2]
+        return pts
+
+    def ground_to_pixels(self, xy: np.ndarray) -> np.ndarray:
+        """Pixel positions (N, 2) of ground points (N, 2) (with distortion); NaN behind."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        world = np.column_stack((xy, np.zeros(len(xy)))) - self.mount.position[None, :]
+        cam = world @ self._rot                  # coordinates in the optical frame
+        z = cam[:, 2]
+        out = np.full((len(xy), 2), np.nan)
+        ahead = z > 1e-9
+        if ahead.any():
+            rvec = np.zeros(3)
+            tvec = np.zeros(3)
+            dist = np.asarray(self.intrinsics.distortion or (0.0,) * 5, np.float64)
+            proj, _ = cv2.projectPoints(cam[ahead].reshape(-1, 1, 3), rvec, tvec,
+                                        self.intrinsics.matrix, dist)
+            out[ahead] = proj.reshape(-1, 2)
+        return out
+
+    def metres_per_pixel(self, uv: np.ndarray) -> np.ndarray:
+        """Approximate ground size of one pixel at each position (N,): the square root of the
+        area that the pixel's footprint covers."""
+        uv = np.asarray(uv, np.float64).reshape(-1, 2)
+        p = self.pixels_to_ground(uv)
+        px = self.pixels_to_ground(uv + (1.0, 0.0))
+        py = self.pixels_to_ground(uv + (0.0, 1.0))
+        a, b = px - p, py - p
+        return np.sqrt(np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]))
+
+
+@dataclass(frozen=True)
+class Boom:
+    """``nozzle_count`` nozzles, ``nozzle_spacing_m`` apart, centred at ``center_y`` [m], on
+    the line x = ``nozzle_x`` in ``target_frame``."""
+
+    nozzle_count: int = 12
+    nozzle_spacing_m: float = 0.05
+    center_y: float = 0.0
+    nozzle_x: float = -0.5
+
+    def __post_init__(self) -> None:
+        if self.nozzle_count < 1 or not self.nozzle_spacing_m > 0:
+            raise ConfigError(f"boom of {self.nozzle_count} nozzles at {self.nozzle_spacing_m} m "
+                              "needs at least one nozzle and a positive spacing")
+
+    @property
+    def right_edge(self) -> float:
+        return self.center_y - self.nozzle_count * self.nozzle_spacing_m / 2.0
+
+    @property
+    def width(self) -> float:
+        return self.nozzle_count * self.nozzle_spacing_m
+
+    def lane_of(self, y: np.ndarray) -> np.ndarray:
+        """Lane index (int16) of lateral positions; −1 outside the boom or NaN."""
+        y = np.asarray(y, np.float64)
+        with np.errstate(invalid="ignore"):
+            idx = np.floor((y - self.right_edge) / self.nozzle_spacing_m)
+        ok = np.isfinite(idx) & (idx >= 0) & (idx < self.nozzle_count)
+        return np.where(ok, idx, -1).astype(np.int16)
+
+    def lane_center(self, lane: int | np.ndarray) -> np.ndarray:
+        return self.right_edge + (np.asarray(lane, np.float64) + 0.5) * self.nozzle_spacing_m
+
+    def lanes_between(self, y_min: float, y_max: float) -> range:
+        """Lanes whose footprint overlaps [y_min, y_max] (clipped to the boom)."""
+        lo = int(math.floor((y_min - self.right_edge) / self.nozzle_spacing_m))
+        hi = int(math.floor((y_max - self.right_edge) / self.nozzle_spacing_m))
+        return range(max(lo, 0), min(hi, self.nozzle_count - 1) + 1)

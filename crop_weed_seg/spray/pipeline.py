@@ -1,0 +1,186 @@
+"""Per-frame spray targets as the segmenter node makes them, without ROS: which camera model
+holds for this frame (CameraInfo, a field-of-view fallback, or none), how fast the robot drives,
+and the extractor and tracker that turn labels into target records.
+
+Every doubtful input falls back to *no geometry*: targets then keep their pixel fields but have
+no ground position and lane −1, so nothing downstream can spray outside the known geometry.
+Each fallback is counted (:attr:`TargetPipeline.counters`) for ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crop_weed_seg.errors import InvalidFrameError
+from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+from crop_weed_seg.spray.records import empty_targets
+from crop_weed_seg.spray.targets import TargetConfig, TargetExtractor
+from crop_weed_seg.spray.tracking import TargetTracker
+
+
+@dataclass(frozen=True)
+class SpraySettings:
+    """The node parameters the targets depend on (names as in ``node_parameters``)."""
+
+    spray_classes: tuple[int, ...] = (2,)
+    protect_classes: tuple[int, ...] = (1,)
+    min_confidence: float = 0.5
+    min_area_m2: float = 4e-5
+    min_area_px: int = 30
+    crop_buffer_m: float = 0.01
+    crop_protection: str = "trim"
+    camera_x_m: float = 0.0
+    camera_y_m: float = 0.0
+    camera_height_m: float = 0.8
+    camera_pitch_deg: float = 0.0
+    hfov_deg: float = 0.0
+    nozzle_count: int = 12
+    nozzle_spacing_m: float = 0.05
+    boom_center_y_m: float = 0.0
+    nozzle_offset_m: float = 0.5
+    default_speed_mps: float = -1.0
+    odom_timeout_s: float = 1.0
+    track_gate_m: float = 0.03
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> "SpraySettings":
+        """From parameter values (extra keys are ignored; lists become tuples)."""
+        kwargs = {}
+        for name in cls.__dataclass_fields__:
+            if name in values:
+                value = values[name]
+                kwargs[name] = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) \
+                    else value
+        return cls(**kwargs)
+
+    def target_config(self) -> TargetConfig:
+        return TargetConfig(spray_classes=self.spray_classes,
+                            protect_classes=self.protect_classes,
+                            min_confidence=self.min_confidence, min_area_m2=self.min_area_m2,
+                            min_area_px=self.min_area_px, crop_buffer_m=self.crop_buffer_m,
+                            crop_protection=self.crop_protection)
+
+    def mount(self) -> CameraMount:
+        return CameraMount(self.camera_x_m, self.camera_y_m, self.camera_height_m,
+                           self.camera_pitch_deg)
+
+    def boom(self) -> Boom:
+        return Boom(self.nozzle_count, self.nozzle_spacing_m, self.boom_center_y_m,
+                    self.camera_x_m - self.nozzle_offset_m)
+
+
+class SpeedEstimate:
+    """Ground speed from odometry, with its age; NaN, infinite or negative (reversing) speeds
+    are rejected and counted, and then the speed is unknown until a good message comes."""
+
+    def __init__(self) -> None:
+        self.speed: float | None = None
+        self.stamp_s: float | None = None
+        self.bad = 0
+        self.last_problem = ""
+
+    def update(self, stamp_s: float, vx: float, vy: float = 0.0) -> bool:
+        if not (math.isfinite(vx) and math.isfinite(vy)):
+            self.bad += 1
+            self.last_problem = f"odometry speed is not finite ({vx}, {vy})"
+            self.speed = None
+            return False
+        if vx < 0:
+            self.bad += 1
+            self.last_problem = f"odometry says the robot reverses ({vx:.3f} m/s)"
+            self.speed = None
+            return False
+        self.speed = math.hypot(vx, vy)
+        self.stamp_s = stamp_s
+        return True
+
+    def at(self, stamp_s: float, timeout_s: float, default: float) -> tuple[float | None, str]:
+        """(speed or None, source) for an image stamped ``stamp_s``: odometry when it is at
+        most ``timeout_s`` apart from the image, else ``default`` when >= 0, else None."""
+        if self.speed is not None and self.stamp_s is not None \
+                and abs(stamp_s - self.stamp_s) <= timeout_s:
+            return self.speed, "odom"
+        if default >= 0:
+            return default, "default_speed_mps"
+        return None, "unknown"
+
+
+class TargetPipeline:
+    """CameraInfo + settings + speed → target records for one frame at a time."""
+
+    def __init__(self) -> None:
+        self.camera_info: CameraIntrinsics | None = None
+        self.speed = SpeedEstimate()
+        self.counters = {"bad_camera_info": 0, "camera_info_mismatch": 0,
+                         "frames_without_geometry": 0}
+        self.last_problem = ""
+        self.geometry_source = "none"
+        self._key: tuple | None = None
+        self._extractor: TargetExtractor | None = None
+        self._tracker: TargetTracker | None = None
+        self._travel = 0.0
+        self._travel_stamp: float | None = None
+
+    def set_camera_info(self, k: Any, d: Any, width: int, height: int, model: str) -> None:
+        """Take a CameraInfo; a bad one is counted and the previous one is kept."""
+        try:
+            self.camera_info = CameraIntrinsics.from_camera_info(list(k), list(d), width,
+                                                                 height, model)
+        except InvalidFrameError as exc:
+            self.counters["bad_camera_info"] += 1
+            self.last_problem = str(exc)
+            raise
+
+    def _intrinsics(self, h: int, w: int, settings: SpraySettings) -> CameraIntrinsics | None:
+        cam = self.camera_info
+        if cam is not None:
+            if (cam.width, cam.height) == (w, h):
+                self.geometry_source = "camera_info"
+                return cam
+            if abs(cam.width / cam.height - w / h) < 1e-3:       # binned or resized image
+                self.geometry_source = "camera_info (scaled)"
+                return cam.scaled_to(w, h)
+            self.counters["camera_info_mismatch"] += 1
+            self.last_problem = (f"label image {w}x{h} does not match camera_info "
+                                 f"{cam.width}x{cam.height}; no ground geometry")
+            self.geometry_source = "none"
+            return None
+        if settings.hfov_deg > 0:
+            self.geometry_source = "hfov_deg"
+            return CameraIntrinsics.from_fov(w, h, settings.hfov_deg)
+        self.geometry_source = "none"
+        return None
+
+    def _advance(self, stamp_s: float, speed: float | None) -> float:
+        """Distance driven up to ``stamp_s`` (integrated from the speeds of the frames)."""
+        if self._travel_stamp is not None and speed is not None and stamp_s > self._travel_stamp:
+            self._travel += speed * min(stamp_s - self._travel_stamp, 1.0)
+        if self._travel_stamp is None or stamp_s > self._travel_stamp:
+            self._travel_stamp = stamp_s
+        return self._travel
+
+    def targets(self, labels: np.ndarray, confidence: np.ndarray | None, stamp_s: float,
+                settings: SpraySettings) -> np.ndarray:
+        h, w = labels.shape
+        speed, _ = self.speed.at(stamp_s, settings.odom_timeout_s, settings.default_speed_mps)
+        intr = self._intrinsics(h, w, settings)
+        key = (settings, intr)
+        if key != self._key:
+            projector = GroundProjector(intr, settings.mount()) if intr is not None else None
+            boom = settings.boom() if intr is not None else None
+            self._extractor = TargetExtractor(projector, boom, settings.target_config())
+            if self._tracker is None or self._key is None or self._key[0] != settings:
+                self._tracker = TargetTracker(gate_m=settings.track_gate_m)
+            self._key = key
+        assert self._extractor is not None and self._tracker is not None
+        if intr is None:
+            self.counters["frames_without_geometry"] += 1
+        records = self._extractor.extract(labels, confidence, speed)
+        if intr is None or len(records) == 0:
+            self._advance(stamp_s, speed)
+            return records if len(records) else empty_targets(0)
+        return self._tracker.update(records, self._advance(stamp_s, speed))

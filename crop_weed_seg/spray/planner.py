@@ -1,0 +1,443 @@
+"""Spray planning without ROS: weed targets -> per-nozzle open/close windows (DESIGN.md §4).
+
+Ground-fixed frame
+    The robot drives straight along x of ``target_frame`` (x forward, y left). The planner
+    integrates its along-track travel ``s(t)`` [m] from speed updates
+    (:meth:`SprayPlanner.update_odometry`) with a zero-order hold: the speed ``v_k`` reported
+    at ``t_k`` holds until the next update, ``s(t) = s_k + v_k·(t − t_k)`` for
+    ``t_k <= t < t_{k+1}``; after the newest update it is extrapolated with the newest speed,
+    before the oldest kept update with the oldest speed. A ground point seen at ``x`` in an
+    image stamped ``τ`` has the along-track ground coordinate ``g = s(τ) + x``, which does not
+    change as the robot moves. Out-of-order image stamps are fine while the kept odometry
+    history (at least 30 s and ``2·max_target_age_s``, at most 20 000 updates) covers them.
+
+Spray interval of a target
+    A target (centroid ``x``, along-track size ``size_x``, stamp ``τ``) becomes the ground
+    interval ``[g − size_x/2 − margin_m, g + size_x/2 + margin_m]`` on every lane whose
+    footprint overlaps ``[y − size_y/2, y + size_y/2]`` (:meth:`Boom.lanes_between`).
+
+Open and close times
+    The nozzle line is at ``x = boom.nozzle_x`` (negative: behind the camera). A valve
+    commanded at ``t`` acts at ``t + valve_latency_s``, when the nozzle line is over the ground
+    coordinate ``p(t) = s(t) + v(t)·valve_latency_s + nozzle_x`` (``v(t)`` = current speed).
+    A lane is commanded open while ``p(t)`` lies inside any of its intervals, so overlapping
+    intervals merge by themselves. At constant speed ``v > 0`` and ``s(τ) = s_τ``::
+
+        t_open  = τ + (x − size_x/2 − margin_m − nozzle_x) / v − valve_latency_s
+        t_close = τ + (x + size_x/2 + margin_m − nozzle_x) / v − valve_latency_s
+
+    i.e. the valve opens ``valve_latency_s`` before the front edge (less the margin) reaches
+    the nozzle line and is open for ``(size_x + 2·margin_m) / v`` seconds. Example: v = 1 m/s,
+    latency 0.03 s, margin 0.02 m, nozzle_x = −0.5 m, target x = 0.3 m, size_x = 0.04 m at
+    τ = 0: interval [0.26, 0.34] m, open for 0.73 s < t <= 0.81 s. ``min_open_s`` > 0 keeps
+    a lane open at least that long once it opened (valves that must not chatter).
+
+Targets
+    Only classes in ``spray_classes``; lane −1 (and lanes outside the boom) are ignored. A
+    nonzero ``track_id`` that is already stored replaces that track's interval (the newest
+    image's estimate wins; an older stamp never replaces a newer one; two blobs of one track in
+    one image are joined), so a weed seen in many frames is sprayed once. Untracked targets
+    (track_id 0) are merged into per-lane interval lists at once, which keeps memory bounded
+    even while the robot stands still. Intervals that the nozzle line has passed are dropped;
+    hard caps (:data:`MAX_TRACKS`, :data:`MAX_UNTRACKED_PER_LANE`) evict the rest, counted.
+    A whole call is rejected (its targets counted in ``rejected_targets``) when its stamp is
+    older than ``max_target_age_s`` or more than :data:`FUTURE_TOLERANCE_S` ahead of now.
+
+Unknown speed
+    Before the first odometry update the planner uses ``default_speed_mps``; when it is None
+    (the default) targets cannot be placed on the ground: they are dropped and counted
+    (``targets_without_odometry``) and in ``spot`` mode every nozzle stays shut. Negative speeds
+    (reversing) beyond :data:`REVERSE_TOLERANCE_MPS` are counted in ``bad_odometry`` and held
+    as speed 0 (travel is never integrated backwards); NaN/Inf updates are counted and ignored.
+
+Modes and failure policy
+    ``off``: every nozzle shut. ``blanket``: every nozzle open. ``spot``: as planned above,
+    unless the target stream is stale (no accepted :meth:`add_targets` call, empty ones
+    included, for ``stale_timeout_s``, or none yet): then ``failure_policy`` decides, ``off``
+    (all shut) or ``blanket`` (all open).
+
+Times are seconds of one clock (the ROS node clock in the node). The planner is not
+thread-safe; the ROS node serialises calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.spray.geometry import Boom
+
+MODES = ("spot", "off", "blanket")
+FAILURE_POLICIES = ("off", "blanket")
+
+#: A target stamp may be this far ahead of the planner's now (clock skew between machines).
+FUTURE_TOLERANCE_S = 0.2
+#: Speeds in [−this, 0) count as standing still, not as reversing (odometry noise).
+REVERSE_TOLERANCE_MPS = 0.01
+#: An odometry update this much older than the newest one means the clock jumped back (a bag
+#: replay that looped): the planner resets. Smaller steps back are ignored (``late_odometry``).
+CLOCK_JUMP_BACK_S = 1.0
+#: Odometry history: at least this long, at most this many updates.
+HISTORY_S = 30.0
+HISTORY_MAX = 20000
+#: Caps that bound memory whatever the input.
+MAX_TRACKS = 4096
+MAX_UNTRACKED_PER_LANE = 1024
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Spray planning settings (see the module docstring for their effect)."""
+
+    valve_latency_s: float = 0.03
+    margin_m: float = 0.02
+    mode: str = "spot"
+    failure_policy: str = "off"
+    stale_timeout_s: float = 0.5
+    spray_classes: tuple[int, ...] = (2,)
+    max_target_age_s: float = 5.0
+    min_open_s: float = 0.0
+    default_speed_mps: float | None = None
+
+    def __post_init__(self) -> None:
+        def number(name: str, low: float, high: float, low_open: bool = False) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value > high \
+                    or (value <= low if low_open else value < low):
+                bound = f"> {low}" if low_open else f">= {low}"
+                raise ConfigError(f"{name}={value!r} must be a number {bound} and <= {high}")
+
+        number("valve_latency_s", 0.0, 10.0)
+        number("margin_m", 0.0, 10.0)
+        number("stale_timeout_s", 0.0, 3600.0, low_open=True)
+        number("max_target_age_s", 0.0, 3600.0, low_open=True)
+        number("min_open_s", 0.0, 60.0)
+        if self.default_speed_mps is not None:
+            number("default_speed_mps", 0.0, 100.0, low_open=True)
+        if self.mode not in MODES:
+            raise ConfigError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
+        if self.failure_policy not in FAILURE_POLICIES:
+            raise ConfigError(f"failure_policy={self.failure_policy!r} must be one of "
+                              f"{', '.join(FAILURE_POLICIES)}")
+        classes = self.spray_classes
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
+            raise ConfigError(f"spray_classes={classes!r} must be a sequence of class ids")
+        classes = tuple(classes)
+        if not classes or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+                                  and 0 <= int(c) <= 65535 for c in classes):
+            raise ConfigError(f"spray_classes={classes!r} must be one or more class ids "
+                              "in 0..65535")
+        object.__setattr__(self, "spray_classes", tuple(int(c) for c in classes))
+
+
+def merge_intervals(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted union of closed intervals; touching or overlapping intervals become one.
+    Empty (s_open > s_close) or non-finite intervals are left out."""
+    items = sorted((float(a), float(b)) for a, b in intervals
+                   if math.isfinite(a) and math.isfinite(b) and a <= b)
+    merged: list[tuple[float, float]] = []
+    for a, b in items:
+        if merged and a <= merged[-1][1]:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
+@dataclass
+class _Track:
+    s_open: float
+    s_close: float
+    lanes: range
+    stamp: float
+
+
+class SprayPlanner:
+    """Schedules nozzles from weed targets and odometry (module docstring)."""
+
+    def __init__(self, boom: Boom, config: PlannerConfig | None = None) -> None:
+        self.boom = boom
+        self.config = config or PlannerConfig()
+        self._times: list[float] = []      # odometry update times (ascending)
+        self._travel: list[float] = []     # s at those times
+        self._speeds: list[float] = []     # speed from that time on
+        self._untracked: list[list[tuple[float, float]]] = [[] for _ in range(boom.nozzle_count)]
+        self._tracks: dict[int, _Track] = {}
+        self._hold_until = np.full(boom.nozzle_count, -math.inf)
+        self._last_states = np.zeros(boom.nozzle_count, bool)
+        self._last_targets: float | None = None   # receipt time of the last accepted call
+        self._now = -math.inf                     # newest time the planner has been told
+        self._stale = True
+        self.counters = {"accepted_messages": 0, "accepted_targets": 0, "ignored_targets": 0,
+                         "rejected_messages": 0, "rejected_targets": 0,
+                         "targets_without_odometry": 0, "evicted_targets": 0,
+                         "odometry_updates": 0, "bad_odometry": 0, "late_odometry": 0,
+                         "clock_resets": 0}
+
+    # ----------------------------------------------------------------------- configuration
+    def reconfigure(self, boom: Boom | None = None, config: PlannerConfig | None = None) -> None:
+        """New settings. A boom whose lanes moved (count, spacing or centre) forgets the stored
+        targets, whose lanes no longer mean the same; a new ``nozzle_x`` keeps them (they are
+        stored on the ground). New margins apply to targets added from now on."""
+        if config is not None:
+            self.config = config
+        if boom is not None:
+            lanes_moved = (boom.nozzle_count, boom.nozzle_spacing_m, boom.center_y) != \
+                (self.boom.nozzle_count, self.boom.nozzle_spacing_m, self.boom.center_y)
+            self.boom = boom
+            if lanes_moved:
+                self.clear_targets()
+
+    def clear_targets(self) -> None:
+        n = self.boom.nozzle_count
+        self._untracked = [[] for _ in range(n)]
+        self._tracks.clear()
+        self._hold_until = np.full(n, -math.inf)
+        self._last_states = np.zeros(n, bool)
+
+    def reset(self) -> None:
+        """Forget odometry, targets and the stale timer (the clock jumped back)."""
+        self._times.clear()
+        self._travel.clear()
+        self._speeds.clear()
+        self.clear_targets()
+        self._last_targets = None
+        self._now = -math.inf
+
+    # ---------------------------------------------------------------------------- odometry
+    @property
+    def has_odometry(self) -> bool:
+        return bool(self._times)
+
+    def update_odometry(self, t: float, speed_mps: float) -> bool:
+        """Speed ``speed_mps`` from time ``t`` on. False when the update was not used."""
+        if not (math.isfinite(t) and math.isfinite(speed_mps)):
+            self.counters["bad_odometry"] += 1
+            return False
+        if self._times and t < self._times[-1]:
+            if t < self._times[-1] - CLOCK_JUMP_BACK_S:
+                self.counters["clock_resets"] += 1
+                self.reset()
+            else:
+                self.counters["late_odometry"] += 1
+                return False
+        speed = float(speed_mps)
+        if speed < 0.0:
+            if speed < -REVERSE_TOLERANCE_MPS:
+                self.counters["bad_odometry"] += 1
+            speed = 0.0
+        if self._times:
+            s = self.travel(t)
+        else:
+            # Continue the default-speed frame so that targets placed with it stay valid.
+            default = self.config.default_speed_mps
+            s = default * t if default is not None else 0.0
+        if self._times and t == self._times[-1]:
+            self._travel[-1], self._speeds[-1] = s, speed
+        else:
+            self._times.append(float(t))
+            self._travel.append(s)
+            self._speeds.append(speed)
+        self._trim_history()
+        self._now = max(self._now, t)
+        self.counters["odometry_updates"] += 1
+        return True
+
+    def _trim_history(self) -> None:
+        keep_s = max(HISTORY_S, 2.0 * self.config.max_target_age_s)
+        newest = self._times[-1]
+        cut = bisect.bisect_left(self._times, newest - keep_s) - 1  # keep one sample before
+        cut = max(cut, len(self._times) - HISTORY_MAX, 0)
+        if cut > 0 and (cut >= 256 or len(self._times) > HISTORY_MAX):
+            del self._times[:cut], self._travel[:cut], self._speeds[:cut]
+
+    def _sample(self, t: float) -> int | None:
+        """Index of the odometry update in force at ``t`` (the oldest one before history)."""
+        if not self._times:
+            return None
+        return max(bisect.bisect_right(self._times, t) - 1, 0)
+
+    def travel(self, t: float) -> float | None:
+        """Along-track travel ``s(t)`` [m]; None without odometry or a default speed."""
+        k = self._sample(t)
+        if k is None:
+            default = self.config.default_speed_mps
+            return default * t if default is not None else None
+        return self._travel[k] + self._speeds[k] * (t - self._times[k])
+
+    def speed(self, t: float | None = None) -> float | None:
+        """Speed [m/s] in force at ``t`` (default: the newest); None when unknown."""
+        if not self._times:
+            return self.config.default_speed_mps
+        return self._speeds[-1] if t is None else self._speeds[self._sample(t)]
+
+    def nozzle_position(self, t: float) -> float | None:
+        """Ground coordinate under the nozzle line when a command given at ``t`` takes effect."""
+        s = self.travel(t)
+        if s is None:
+            return None
+        return s + self.speed(t) * self.config.valve_latency_s + self.boom.nozzle_x
+
+    # ----------------------------------------------------------------------------- targets
+    def add_targets(self, stamp_s: float, records: np.ndarray, now_s: float | None = None
+                    ) -> int:
+        """Targets (:data:`~crop_weed_seg.spray.records.TARGET_DTYPE`) seen in the image
+        stamped ``stamp_s``, received at ``now_s`` (default: the newest time the planner has
+        seen). Returns how many were stored. An accepted call, empty or not, resets the stale
+        timer; a rejected one (too old, from the future) does not."""
+        now = self._now if now_s is None else float(now_s)
+        if not math.isfinite(now):
+            now = float(stamp_s)
+        self._now = max(self._now, now)
+        cfg = self.config
+        n = len(records)
+        if not math.isfinite(stamp_s) or stamp_s < now - cfg.max_target_age_s \
+                or stamp_s > now + FUTURE_TOLERANCE_S:
+            self.counters["rejected_messages"] += 1
+            self.counters["rejected_targets"] += n
+            return 0
+        self._last_targets = now
+        self.counters["accepted_messages"] += 1
+        if n == 0:
+            return 0
+        base = self.travel(stamp_s)
+        if base is None:
+            self.counters["targets_without_odometry"] += n
+            return 0
+        stored = 0
+        spray = np.isin(records["class_id"], cfg.spray_classes) & (records["lane"] >= 0)
+        self.counters["ignored_targets"] += int(n - spray.sum())
+        for rec in records[spray]:
+            x, sx, y, sy = (float(rec[k]) for k in ("x", "size_x", "y", "size_y"))
+            if not all(math.isfinite(v) for v in (x, sx, y, sy)):
+                self.counters["rejected_targets"] += 1
+                continue
+            sx, sy = abs(sx), abs(sy)
+            lanes = self.boom.lanes_between(y - sy / 2.0, y + sy / 2.0)
+            if len(lanes) == 0:
+                self.counters["ignored_targets"] += 1
+                continue
+            g = base + x
+            s_open, s_close = g - sx / 2.0 - cfg.margin_m, g + sx / 2.0 + cfg.margin_m
+            track_id = int(rec["track_id"])
+            if track_id:
+                self._store_track(track_id, _Track(s_open, s_close, lanes, float(stamp_s)))
+            else:
+                for lane in lanes:
+                    self._untracked[lane] = merge_intervals(
+                        self._untracked[lane] + [(s_open, s_close)])
+                    self._cap_untracked(lane)
+            stored += 1
+        self.counters["accepted_targets"] += stored
+        return stored
+
+    def _store_track(self, track_id: int, new: _Track) -> None:
+        old = self._tracks.get(track_id)
+        if old is not None:
+            if new.stamp < old.stamp:
+                return  # an older image's estimate never replaces a newer one
+            if new.stamp == old.stamp:  # two blobs of one track in one image: join them
+                new = _Track(min(old.s_open, new.s_open), max(old.s_close, new.s_close),
+                             range(min(old.lanes.start, new.lanes.start),
+                                   max(old.lanes.stop, new.lanes.stop)), new.stamp)
+            del self._tracks[track_id]  # re-insert: dict order = order of the last update
+        self._tracks[track_id] = new
+        while len(self._tracks) > MAX_TRACKS:
+            del self._tracks[next(iter(self._tracks))]  # least recently updated
+            self.counters["evicted_targets"] += 1
+
+    def _cap_untracked(self, lane: int) -> None:
+        excess = len(self._untracked[lane]) - MAX_UNTRACKED_PER_LANE
+        if excess > 0:  # keep the nearest ones; the farthest were seen last and come again
+            del self._untracked[lane][-excess:]
+            self.counters["evicted_targets"] += excess
+
+    def _drop_passed(self, position: float) -> None:
+        for items in self._untracked:
+            k = 0
+            while k < len(items) and items[k][1] < position:
+                k += 1
+            if k:
+                del items[:k]
+        for track_id in [i for i, tr in self._tracks.items() if tr.s_close < position]:
+            del self._tracks[track_id]
+
+    def windows(self, lane: int) -> list[tuple[float, float]]:
+        """The stored ground intervals (s_open, s_close) of ``lane``, merged and sorted."""
+        tracked = [(tr.s_open, tr.s_close) for tr in self._tracks.values() if lane in tr.lanes]
+        return merge_intervals(self._untracked[lane] + tracked)
+
+    @property
+    def stored_intervals(self) -> int:
+        return sum(len(items) for items in self._untracked) + len(self._tracks)
+
+    # ------------------------------------------------------------------------------ output
+    def is_stale(self, t: float) -> bool:
+        """No accepted :meth:`add_targets` call for ``stale_timeout_s`` (or none yet)."""
+        return self._last_targets is None or t - self._last_targets > self.config.stale_timeout_s
+
+    def nozzle_states(self, t: float, stale: bool | None = None) -> np.ndarray:
+        """Commanded state of every nozzle at ``t`` (True = open). ``stale`` overrides the
+        planner's own stale test (the node also watches the target stream on a steady clock)."""
+        self._now = max(self._now, t)
+        cfg = self.config
+        n = self.boom.nozzle_count
+        self._stale = self.is_stale(t) if stale is None else bool(stale)
+        position = self.nozzle_position(t)
+        if position is not None:
+            # Drop what the nozzle line itself has passed (not the latency-projected position,
+            # which moves back when the robot slows down).
+            self._drop_passed(self.travel(t) + self.boom.nozzle_x)
+        if cfg.mode != "spot":
+            states = np.full(n, cfg.mode == "blanket")
+        elif self._stale:
+            states = np.full(n, cfg.failure_policy == "blanket")
+        elif position is None:
+            states = np.zeros(n, bool)
+        else:
+            states = np.zeros(n, bool)
+            for lane, items in enumerate(self._untracked):
+                states[lane] = any(a <= position <= b for a, b in items)
+            for tr in self._tracks.values():
+                if tr.s_open <= position <= tr.s_close:
+                    states[tr.lanes.start:tr.lanes.stop] = True
+            if cfg.min_open_s > 0:
+                opened = states & ~self._last_states
+                self._hold_until[opened] = t + cfg.min_open_s
+                states |= t < self._hold_until
+        self._last_states = states
+        return states.copy()
+
+    def applied(self) -> str:
+        """What decides the nozzles now: the mode, ``failure_policy:<p>``, or ``no_odometry``."""
+        if self.config.mode != "spot":
+            return self.config.mode
+        if self._stale:
+            return f"failure_policy:{self.config.failure_policy}"
+        if not self.has_odometry and self.config.default_speed_mps is None:
+            return "no_odometry"
+        return "spot"
+
+    def status(self, t: float | None = None) -> dict[str, Any]:
+        """Key figures for diagnostics (as of the last :meth:`nozzle_states` call)."""
+        t = self._now if t is None else t
+        travel = self.travel(t) if math.isfinite(t) else None
+        status: dict[str, Any] = {
+            "mode": self.config.mode, "failure_policy": self.config.failure_policy,
+            "stale": self._stale, "applied": self.applied(),
+            "stored_intervals": self.stored_intervals, "tracks": len(self._tracks),
+            "open_nozzles": int(self._last_states.sum()),
+            "odometry": self.has_odometry, "speed_mps": self.speed(),
+            "travel_m": travel,
+            "last_targets_age_s": (None if self._last_targets is None or not math.isfinite(t)
+                                   else t - self._last_targets),
+        }
+        status.update(self.counters)
+        return status
