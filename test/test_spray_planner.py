@@ -113,20 +113,19 @@ def test_target_spanning_two_lanes_opens_both() -> None:
     assert list(np.flatnonzero(states)) == [2, 3]
 
 
-def test_repeated_track_replaces_its_interval() -> None:
+def test_repeated_track_grows_to_the_union_of_its_views() -> None:
     p = planner()
     p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(6), "track_id": 9}), 0.0)
-    # 0.1 s later (robot moved 0.1 m) the same weed is at x = 0.21: better estimate g = 0.31
+    # 0.1 s later (robot moved 0.1 m) the same weed is at x = 0.21: ground 0.31; one interval
+    # that covers both views ([0.26, 0.34] and [0.27, 0.35])
     p.add_targets(0.1, targets({"x": 0.21, "y": lane_y(6), "track_id": 9}), 0.1)
-    assert p.windows(6) == [pytest.approx((0.27, 0.35))]
+    assert p.windows(6) == [pytest.approx((0.26, 0.35))]
     assert p.stored_intervals == 1
-    # an older image's estimate does not replace the newer one
-    p.add_targets(0.05, targets({"x": 0.0, "y": lane_y(6), "track_id": 9}), 0.1)
-    assert p.windows(6) == [pytest.approx((0.27, 0.35))]
-    # untracked repeats of one weed merge instead of piling up
-    for k in range(50):
-        p.add_targets(0.1 + k * 0.001, targets({"x": 0.5 - k * 0.001, "y": lane_y(7)}), 0.2)
-    assert len(p.windows(7)) == 1
+    # a partial view (a weed leaving the image) does not shrink it
+    p.add_targets(0.12, targets({"x": 0.20, "y": lane_y(6), "size_x": 0.01,
+                                 "track_id": 9}), 0.12)
+    assert p.windows(6) == [pytest.approx((0.26, 0.35))]
+    assert p.stored_intervals == 1
 
 
 def test_lane_minus_one_other_classes_and_outside_boom_are_ignored() -> None:

@@ -34,9 +34,9 @@ Open and close times
 
 Targets
     Only classes in ``spray_classes``; lane −1 (and lanes outside the boom) are ignored. A
-    nonzero ``track_id`` that is already stored replaces that track's interval (the newest
-    image's estimate wins; an older stamp never replaces a newer one; two blobs of one track in
-    one image are joined), so a weed seen in many frames is sprayed once. Untracked targets
+    nonzero ``track_id`` that is already stored grows that track's interval to the union of
+    all its views (a weed entering or leaving the image is seen only in part, often in the
+    newest image), so a weed seen in many frames is one interval and sprayed once. Untracked targets
     (track_id 0) are merged into per-lane interval lists at once, which keeps memory bounded
     even while the robot stands still. Intervals that the nozzle line has passed are dropped;
     hard caps (:data:`MAX_TRACKS`, :data:`MAX_UNTRACKED_PER_LANE`) evict the rest, counted.
@@ -341,12 +341,12 @@ class SprayPlanner:
     def _store_track(self, track_id: int, new: _Track) -> None:
         old = self._tracks.get(track_id)
         if old is not None:
-            if new.stamp < old.stamp:
-                return  # an older image's estimate never replaces a newer one
-            if new.stamp == old.stamp:  # two blobs of one track in one image: join them
-                new = _Track(min(old.s_open, new.s_open), max(old.s_close, new.s_close),
-                             range(min(old.lanes.start, new.lanes.start),
-                                   max(old.lanes.stop, new.lanes.stop)), new.stamp)
+            # every view of the weed counts: a weed entering or leaving the image is seen only
+            # in part, and the newest view is often such a part
+            new = _Track(min(old.s_open, new.s_open), max(old.s_close, new.s_close),
+                         range(min(old.lanes.start, new.lanes.start),
+                               max(old.lanes.stop, new.lanes.stop)),
+                         max(old.stamp, new.stamp))
             del self._tracks[track_id]  # re-insert: dict order = order of the last update
         self._tracks[track_id] = new
         while len(self._tracks) > MAX_TRACKS:

@@ -666,6 +666,18 @@ class Score:
     span: tuple[float, float]
     weed_fraction: dict[int, float] = field(default_factory=dict, repr=False)
     crop_fraction: dict[int, float] = field(default_factory=dict, repr=False)
+    weeds_stem_hit: int = 0
+    crops_stem_hit: int = 0
+
+    @property
+    def weed_stem_hit_rate(self) -> float:
+        """Share of scored weeds whose stem (the plant's centre point) was sprayed."""
+        return self.weeds_stem_hit / self.weeds_scored if self.weeds_scored else float("nan")
+
+    @property
+    def crop_stem_hit_rate(self) -> float:
+        """Share of scored crops whose stem (growing point) was sprayed."""
+        return self.crops_stem_hit / self.crops_scored if self.crops_scored else float("nan")
 
     @property
     def weed_hit_rate(self) -> float:
@@ -683,6 +695,10 @@ class Score:
         return {"weeds_scored": self.weeds_scored, "weeds_hit": self.weeds_hit,
                 "weed_hit_rate": self.weed_hit_rate, "crops_scored": self.crops_scored,
                 "crops_hit": self.crops_hit, "crop_hit_rate": self.crop_hit_rate,
+                "weeds_stem_hit": self.weeds_stem_hit,
+                "weed_stem_hit_rate": self.weed_stem_hit_rate,
+                "crops_stem_hit": self.crops_stem_hit,
+                "crop_stem_hit_rate": self.crop_stem_hit_rate,
                 "double_sprays": self.double_sprays, "sprayed_area_m2": self.sprayed_area_m2,
                 "blanket_area_m2": self.blanket_area_m2, "sprayed_ratio": self.sprayed_ratio,
                 "span_m": list(self.span)}
@@ -738,7 +754,11 @@ def score(fld: SimField, boom: Boom, timeline: Timeline, span: tuple[float, floa
         ids = win_id[p.row0:p.row0 + mh][:, np.clip(lanes, 0, None)]
         ids = np.where((lanes >= 0)[None, :] & p.mask, ids, 0)
         frac = float(np.count_nonzero(ids)) / max(int(p.mask.sum()), 1)
+        stem_row = int(np.clip(np.round(float(fld.row_of_x(p.x))), 0, h - 1))
+        stem_lane = int(boom.lane_of(np.array([p.y]))[0])
+        stem = stem_lane >= 0 and win_id[stem_row, stem_lane] > 0
         if p.class_id == WEED:
+            res.weeds_stem_hit += int(stem)
             res.weeds_scored += 1
             res.weed_fraction[p.id] = frac
             if frac >= weed_hit_fraction:
@@ -747,6 +767,7 @@ def score(fld: SimField, boom: Boom, timeline: Timeline, span: tuple[float, floa
             if used.size >= 2 and np.bincount(lane_of_id_arr[used]).max() >= 2:
                 res.double_sprays += 1
         elif p.class_id == CROP:
+            res.crops_stem_hit += int(stem)
             res.crops_scored += 1
             res.crop_fraction[p.id] = frac
             if frac > crop_hit_fraction:
@@ -781,6 +802,8 @@ class SimResult:
                 "latency_ms": round(self.latency_s * 1000.0, 1), "mode": self.mode,
                 "frames": self.frames, "targets": self.targets, "weeds": s.weeds_scored,
                 "weed_hit_rate": s.weed_hit_rate, "crop_hit_rate": s.crop_hit_rate,
+                "weed_stem_hit_rate": s.weed_stem_hit_rate,
+                "crop_stem_hit_rate": s.crop_stem_hit_rate,
                 "double_sprays": s.double_sprays, "sprayed_ratio": s.sprayed_ratio,
                 **{k: round(v, 3) for k, v in self.timings_s.items()}}
 

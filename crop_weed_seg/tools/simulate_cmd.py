@@ -29,8 +29,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="frame rate [Hz], repeatable (default 10 15 30)")
     p.add_argument("--latency-ms", type=float, action="append",
                    help="extra processing latency [ms], repeatable (default 0)")
-    p.add_argument("--model", default="truth",
-                   help="model folder, or 'truth' to use the ground-truth labels")
+    p.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "models" / "default"),
+                   help="model folder (default: the shipped model), or 'truth' to use the "
+                        "ground-truth labels instead of a model")
     p.add_argument("--backend", default="auto", help="backend for --model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--camera-height-m", type=float, default=0.8)
