@@ -37,7 +37,7 @@ def _yaml_parameters() -> dict[str, Any]:
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
     assert PARAMS_YAML.read_text() == render_yaml(), \
-        "regenerate: python -m crop_weed_seg.node_parameters > config/crop_weed_seg.yaml"
+        "regenerate: python -m crop_weed_seg.node_parameters"
     values = _yaml_parameters()
     assert values == {p.name: p.default for p in PARAMETERS}
     for name, value in values.items():
@@ -155,3 +155,16 @@ def test_node_reads_the_params_file_in_a_namespace(ros_node_factory: Any,
     assert node.get_parameter("overlay_alpha").value == 0.3
     assert node.get_parameter("latency_budget_ms").value == 55.0
     assert node.input_topic == "/cam_left/image_raw/compressed"
+
+
+def test_planner_yaml_is_its_table() -> None:
+    from crop_weed_seg.spray import planner_parameters as pp
+    path = ROOT / "config" / "spray_planner.yaml"
+    assert path.read_text() == render_yaml(pp.NODE_NAME, pp.PARAMETERS), \
+        "regenerate: python -m crop_weed_seg.node_parameters"
+    values = yaml.safe_load(path.read_text())[f"/**/{pp.NODE_NAME}"]["ros__parameters"]
+    assert values == {p.name: p.default for p in pp.PARAMETERS}
+    # the geometry both nodes share has the same defaults in both tables
+    for name in pp.GEOMETRY:
+        assert pp.PARAMETERS[[p.name for p in pp.PARAMETERS].index(name)].default == \
+            BY_NAME[name].default, name

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
@@ -36,6 +35,7 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.backends.base import BackendOptions
 from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import CropWeedSegError, InvalidFrameError
@@ -71,17 +71,6 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "default"
 
 
-def _descriptor(spec: Any) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
-                               additional_constraints=spec.constraint_text())
-    if spec.low is not None and spec.high is not None and not spec.is_int_list:
-        if spec.kind is int:
-            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
-                                               step=1)]
-        else:
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
-    return desc
 
 
 def _to_bgr8(frame: np.ndarray, order: str) -> np.ndarray:
@@ -106,7 +95,7 @@ class SegmenterNode(Node):
     def __init__(self, segmenter: Segmenter | None = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
         check_all({spec.name: self._param(spec.name) for spec in PARAMETERS})
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -338,7 +327,7 @@ class SegmenterNode(Node):
         status = DiagnosticStatus(
             level=_LEVELS[level], name=DIAGNOSTIC_NAME, message=message,
             hardware_id=socket.gethostname(),
-            values=[KeyValue(key=k, value=_format(v)) for k, v in values.items()])
+            values=[KeyValue(key=k, value=format_value(v)) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.pub_diagnostics.publish(array)
@@ -350,12 +339,6 @@ class SegmenterNode(Node):
         self.segmenter.close()
 
 
-def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def main(args: list[str] | None = None) -> int:

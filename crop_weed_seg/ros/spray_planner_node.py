@@ -33,8 +33,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
@@ -42,8 +41,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2, PointField
 
+from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.errors import ConfigError, CropWeedSegError
-from crop_weed_seg.node_parameters import ParamSpec
 from crop_weed_seg.spray.planner import SprayPlanner
 from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
 from crop_weed_seg.spray.records import records_from_bytes
@@ -58,25 +57,8 @@ POINTFIELD_TYPES = {PointField.INT8: "i1", PointField.UINT8: "u1", PointField.IN
 BAD_INPUT = ("bad_odometry", "bad_clouds", "rejected_targets")
 
 
-def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
-                               additional_constraints=spec.constraint_text())
-    if spec.low is not None and spec.high is not None:
-        if spec.kind is int:
-            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
-                                               step=1)]
-        else:
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
-    return desc
 
 
-def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def joint_names(count: int) -> list[str]:
@@ -126,7 +108,7 @@ class SprayPlannerNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         for spec in PARAMETERS:
             default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-            self.declare_parameter(spec.name, default, _descriptor(spec))
+            self.declare_parameter(spec.name, default, descriptor(spec))
         self._values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
         boom, config = build(self._values)
         self._lock = threading.Lock()
@@ -282,7 +264,7 @@ class SprayPlannerNode(Node):
         status = DiagnosticStatus(
             level=level, name=DIAGNOSTIC_NAME, message=message,
             hardware_id=socket.gethostname(),
-            values=[KeyValue(key=k, value=_format(v)) for k, v in snap.items()])
+            values=[KeyValue(key=k, value=format_value(v)) for k, v in snap.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.pub_diagnostics.publish(array)

@@ -53,7 +53,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.0, high=10.0),
     ParamSpec("min_open_s", 0.0, "Once open, a nozzle stays open at least this long [s]; "
               "0 disables.", low=0.0, high=60.0),
-    ParamSpec("spray_classes", (2,), "Class ids (model.yaml) whose targets are sprayed."),
+    ParamSpec("spray_classes", [2], "Class ids (model.yaml) whose targets are sprayed.",
+              low=0, high=254),
     ParamSpec("max_target_age_s", 5.0, "Targets whose image stamp is older than this (node "
               "clock) are rejected and counted.", low=0.01, high=3600.0),
     ParamSpec("default_speed_mps", -1.0, "Ground speed assumed until the first 'odom' message "
@@ -71,7 +72,7 @@ def validate(name: str, value: Any) -> str | None:
     spec = BY_NAME.get(name)
     if spec is None:
         return None  # not ours (use_sim_time and other node-wide parameters)
-    if isinstance(spec.default, tuple):
+    if spec.is_int_list:
         items = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "typecode") \
             else None
         if items is None or not items or not all(
