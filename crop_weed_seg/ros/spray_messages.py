@@ -49,18 +49,33 @@ def cloud_from_records(records: np.ndarray, stamp: Any, frame_id: str) -> PointC
     return msg
 
 
-def records_from_cloud(msg: PointCloud2) -> np.ndarray:
-    """Typed target records from a ``spray_targets`` cloud, reading fields by name."""
+def records_from_cloud(msg: PointCloud2,
+                       required: tuple[str, ...] = ("x", "y", "size_x", "size_y", "class_id",
+                                                    "lane")) -> np.ndarray:
+    """Typed target records from a ``spray_targets`` cloud, reading fields by name; fields the
+    producer did not send keep their empty value. ValueError naming the problem when the cloud
+    is unusable (big-endian, unknown datatypes, fields outside the point, wrong data length, a
+    ``required`` field missing)."""
     if msg.is_bigendian:
         raise ValueError("big-endian spray_targets clouds are not supported")
-    fields = {f.name: (f.offset, _NUMPY[f.datatype]) for f in msg.fields
-              if f.datatype in _NUMPY and f.count == 1}
+    fields: dict[str, tuple[int, str]] = {}
+    for f in msg.fields:
+        kind = _NUMPY.get(f.datatype)
+        if kind is None:
+            raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
+        if f.offset + np.dtype(kind).itemsize > msg.point_step:
+            raise ValueError(f"field {f.name!r} lies outside the {msg.point_step}-byte point")
+        fields[f.name] = (f.offset, kind)
+    missing = set(required) - set(fields)
+    if missing:
+        raise ValueError(f"cloud lacks the fields {', '.join(sorted(missing))}")
     points = msg.width * msg.height
-    data = bytes(msg.data)
-    if len(data) < points * msg.point_step:
-        raise ValueError(f"cloud says {points} points of {msg.point_step} bytes but holds "
-                         f"{len(data)} bytes")
-    return records_from_bytes(data[: points * msg.point_step], msg.point_step, fields)
+    if len(msg.data) != points * msg.point_step:
+        raise ValueError(f"cloud data of {len(msg.data)} bytes does not hold {points} points "
+                         f"of {msg.point_step} bytes")
+    if points == 0:
+        return records_from_bytes(b"", max(msg.point_step, 1), fields)
+    return records_from_bytes(memoryview(msg.data), msg.point_step, fields)
 
 
 def markers_from_records(records: np.ndarray, boom: Boom | None, stamp: Any, frame_id: str,

@@ -29,7 +29,6 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
@@ -39,20 +38,15 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import JointState, PointCloud2, PointField
+from sensor_msgs.msg import JointState, PointCloud2
 
+from crop_weed_seg.ros.spray_messages import records_from_cloud
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.errors import ConfigError, CropWeedSegError
 from crop_weed_seg.spray.planner import SprayPlanner
 from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
-from crop_weed_seg.spray.records import records_from_bytes
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
-#: PointField datatype -> numpy type (little-endian; big-endian clouds are rejected).
-POINTFIELD_TYPES = {PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "<i2",
-                    PointField.UINT16: "<u2", PointField.INT32: "<i4",
-                    PointField.UINT32: "<u4", PointField.FLOAT32: "<f4",
-                    PointField.FLOAT64: "<f8"}
 #: Counters whose rise turns diagnostics ERROR.
 BAD_INPUT = ("bad_odometry", "bad_clouds", "rejected_targets")
 
@@ -64,30 +58,6 @@ BAD_INPUT = ("bad_odometry", "bad_clouds", "rejected_targets")
 def joint_names(count: int) -> list[str]:
     width = max(2, len(str(count - 1)))
     return [f"nozzle_{i:0{width}d}" for i in range(count)]
-
-
-def cloud_records(msg: PointCloud2) -> np.ndarray:
-    """The targets of a ``spray_targets`` cloud, read by field name. ValueError when unusable."""
-    if msg.is_bigendian:
-        raise ValueError("big-endian clouds are not supported")
-    fields: dict[str, tuple[int, str]] = {}
-    for f in msg.fields:
-        kind = POINTFIELD_TYPES.get(f.datatype)
-        if kind is None:
-            raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
-        if f.offset + np.dtype(kind).itemsize > msg.point_step:
-            raise ValueError(f"field {f.name!r} lies outside the {msg.point_step}-byte point")
-        fields[f.name] = (f.offset, kind)
-    missing = {"x", "y", "size_x", "size_y", "class_id", "lane"} - set(fields)
-    if missing:
-        raise ValueError(f"cloud lacks the fields {', '.join(sorted(missing))}")
-    n = msg.width * msg.height
-    if len(msg.data) != n * msg.point_step:
-        raise ValueError(f"cloud data of {len(msg.data)} bytes does not hold {n} points of "
-                         f"{msg.point_step} bytes")
-    if n == 0:
-        return records_from_bytes(b"", max(msg.point_step, 1), fields)
-    return records_from_bytes(memoryview(msg.data), msg.point_step, fields)
 
 
 def odometry_speed(msg: Odometry) -> float:
@@ -186,7 +156,7 @@ class SprayPlannerNode(Node):
                 f"{self.target_frame!r}: ignored", throttle_duration_sec=2.0)
             return
         try:
-            records = cloud_records(msg)
+            records = records_from_cloud(msg)
         except ValueError as exc:
             self.counters["bad_clouds"] += 1
             self.get_logger().warning(f"spray_targets ignored: {exc}", throttle_duration_sec=2.0)
