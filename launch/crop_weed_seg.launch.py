@@ -4,9 +4,10 @@
     ros2 launch crop_weed_seg crop_weed_seg.launch.py camera:=/cam0/image_raw \\
         params_file:=/path/my_field.yaml backend:=tensorrt namespace:=left
 
-Topics (relative, so ``namespace`` applies): ``labels``, ``confidence``, ``overlay`` out;
-``image`` (remapped to ``camera``; with ``input_transport: compressed`` the node reads
-``<camera>/compressed``) and ``camera_info`` in. Parameters come from ``params_file``
+Topics (relative, so ``namespace`` applies): ``labels``, ``confidence``, ``overlay``,
+``spray_targets``, ``spray_markers`` and (from spray_planner, started unless ``planner:=false``)
+``nozzle_states`` out; ``image`` (remapped to ``camera``; with ``input_transport: compressed``
+the node reads ``<camera>/compressed``), ``camera_info`` and ``odom`` in. Parameters come from ``params_file``
 (default: the package's ``config/crop_weed_seg.yaml``); the ``model_dir`` and ``backend``
 arguments override it when not empty.
 
@@ -22,7 +23,10 @@ package; ``launch`` and ``launch_ros`` are imported only inside the functions.
 PACKAGE = "crop_weed_seg"
 EXECUTABLE = "segmenter_node"
 NODE_NAME = "crop_weed_seg"
+PLANNER_EXECUTABLE = "spray_planner"
+PLANNER_NODE_NAME = "spray_planner"
 PARAMS_FILE = "config/crop_weed_seg.yaml"          # relative to the package share directory
+PLANNER_PARAMS_FILE = "config/spray_planner.yaml"  # relative to the package share directory
 FASTDDS_PROFILE = "config/fastdds_large_images.xml"  # relative to the package share directory
 
 #: launch argument -> (default, description). "<share>" stands for the package share folder.
@@ -31,6 +35,7 @@ ARGUMENTS = {
     "camera": ("image", "Image topic to segment (sensor_msgs/Image; with input_transport "
                         "compressed, its /compressed subtopic)."),
     "camera_info": ("camera_info", "CameraInfo topic of the same camera."),
+    "odom": ("odom", "Odometry topic (ground speed for spray timing)."),
     "params_file": ("<share>/" + PARAMS_FILE,
                     "YAML file with the node's parameters (<share>: the package share folder)."),
     "model_dir": ("", "Model folder; empty keeps params_file's value (default: shipped model)."),
@@ -39,6 +44,9 @@ ARGUMENTS = {
     "log_level": ("info", "Logging level: debug, info, warn, error."),
     "fastdds_profile": ("<share>/" + FASTDDS_PROFILE,
                         "Fast DDS profiles file for the node process; empty: leave unset."),
+    "planner": ("true", "Also start spray_planner (nozzle_states from spray_targets)."),
+    "planner_params_file": ("<share>/" + PLANNER_PARAMS_FILE,
+                            "YAML file with spray_planner's parameters."),
 }
 
 #: launch arguments that override a node parameter of the same name when not empty.
@@ -60,13 +68,26 @@ def _node_actions(context):
     profile = arg("fastdds_profile").replace("<share>", share)
     if profile:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = profile
-    return [Node(
+    sim_time = overrides["use_sim_time"]
+    nodes = [Node(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=arg("namespace"),
         parameters=params,
-        remappings=[("image", arg("camera")), ("camera_info", arg("camera_info"))],
+        remappings=[("image", arg("camera")), ("camera_info", arg("camera_info")),
+                    ("odom", arg("odom"))],
         arguments=["--ros-args", "--log-level", arg("log_level")],
         additional_env=env, output="screen", emulate_tty=True,
     )]
+    if arg("planner").lower() in ("true", "1", "yes"):
+        nodes.append(Node(
+            package=PACKAGE, executable=PLANNER_EXECUTABLE, name=PLANNER_NODE_NAME,
+            namespace=arg("namespace"),
+            parameters=[arg("planner_params_file").replace("<share>", share),
+                        {"use_sim_time": sim_time}],
+            remappings=[("odom", arg("odom"))],
+            arguments=["--ros-args", "--log-level", arg("log_level")],
+            additional_env=env, output="screen", emulate_tty=True,
+        ))
+    return nodes
 
 
 def _share():

@@ -67,7 +67,8 @@ def test_launch_file_names_what_exists(setup_console_scripts: dict[str, str]) ->
     assert launch.EXECUTABLE == EXECUTABLE and EXECUTABLE in setup_console_scripts
     assert setup_console_scripts[EXECUTABLE] == "crop_weed_seg.ros.segmenter_node:main"
     assert launch.NODE_NAME == NODE_NAME
-    for rel in (launch.PARAMS_FILE, launch.FASTDDS_PROFILE):
+    assert launch.PLANNER_EXECUTABLE in setup_console_scripts
+    for rel in (launch.PARAMS_FILE, launch.FASTDDS_PROFILE, launch.PLANNER_PARAMS_FILE):
         assert (ROOT / rel).is_file(), rel
     for name in launch.PARAMETER_ARGUMENTS:
         assert name in BY_NAME and name in launch.ARGUMENTS
@@ -118,7 +119,7 @@ def test_launch_description_builds_a_node_that_matches_the_package(
     arguments = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
     arguments.update(camera="/cam0/image_raw", backend="onnxruntime", use_sim_time="true")
     context = types.SimpleNamespace(launch_configurations=arguments)
-    (node,) = launch._node_actions(context)
+    node, planner = launch._node_actions(context)
     kw = node.kwargs
     assert (kw["package"], kw["executable"], kw["name"]) == ("crop_weed_seg", EXECUTABLE,
                                                              NODE_NAME)
@@ -128,6 +129,12 @@ def test_launch_description_builds_a_node_that_matches_the_package(
     assert ("image", "/cam0/image_raw") in kw["remappings"]
     profile = kw["additional_env"]["FASTDDS_DEFAULT_PROFILES_FILE"]
     assert Path(profile).is_file()
+    pk = planner.kwargs
+    assert (pk["executable"], pk["name"]) == ("spray_planner", "spray_planner")
+    assert Path(pk["parameters"][0]) == ROOT / "config" / "spray_planner.yaml"
+    assert pk["parameters"][1] == {"use_sim_time": True}
+    arguments["planner"] = "false"
+    assert len(launch._node_actions(context)) == 1
 
 
 def test_node_declares_exactly_the_table(ros_node_factory: Any) -> None:
