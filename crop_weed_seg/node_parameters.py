@@ -149,16 +149,17 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
 
 
-def validate(name: str, value: Any) -> str | None:
-    """None when ``value`` is acceptable for parameter ``name``, else the reason it is not."""
-    spec = BY_NAME.get(name)
-    if spec is None:
-        return None  # not ours (use_sim_time and other node-wide parameters)
+def validate_value(spec: ParamSpec, value: Any) -> str | None:
+    """None when ``value`` fits ``spec`` (type, choices, range; integer lists: non-empty, each
+    in range), else the reason it does not. rclpy hands integer arrays over as ``array``."""
+    name = spec.name
     if spec.is_int_list:
-        if not isinstance(value, (list, tuple)) or \
-                not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return f"{name} must be a list of integers, got {value!r}"
-        bad = [v for v in value if not spec.low <= v <= spec.high]
+        items = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "typecode") \
+            else None
+        if items is None or not items or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            return f"{name} must be a non-empty list of integers, got {value!r}"
+        bad = [v for v in items if not spec.low <= v <= spec.high]
         if bad:
             return f"{name} values {bad} are outside {spec.low:g}..{spec.high:g}"
         return None
@@ -173,6 +174,14 @@ def validate(name: str, value: Any) -> str | None:
     if spec.high is not None and value > spec.high:
         return f"{name} must be <= {spec.high}; got {value!r}"
     return None
+
+
+def validate(name: str, value: Any) -> str | None:
+    """None when ``value`` is acceptable for parameter ``name``, else the reason it is not."""
+    spec = BY_NAME.get(name)
+    if spec is None:
+        return None  # not ours (use_sim_time and other node-wide parameters)
+    return validate_value(spec, value)
 
 
 def check_all(values: dict[str, Any]) -> None:

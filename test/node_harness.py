@@ -44,13 +44,14 @@ def fill(msg: Any, payload: bytes) -> Any:
 
 
 class NodeProcess:
-    """``segmenter_node`` in a subprocess with stdout/stderr in files."""
+    """A node (default ``segmenter_node``) in a subprocess (``python -m module``) with its
+    output in a file."""
 
-    def __init__(self, workdir: Path, namespace: str, *ros_args: str) -> None:
-        self.log = workdir / f"node{namespace.replace('/', '_')}.log"
+    def __init__(self, workdir: Path, namespace: str, *ros_args: str,
+                 module: str = "crop_weed_seg.ros.segmenter_node") -> None:
+        self.log = workdir / f"{module.rsplit('.', 1)[-1]}{namespace.replace('/', '_')}.log"
         self.namespace = namespace
-        cmd = python_module_command("crop_weed_seg.ros.segmenter_node", "--ros-args",
-                                    "-r", f"__ns:={namespace}", *ros_args)
+        cmd = python_module_command(module, "--ros-args", "-r", f"__ns:={namespace}", *ros_args)
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
                                      env=ros_env())

@@ -4,7 +4,6 @@ for every frame with its stamp and nozzles open over the weeds."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from crop_weed_seg.ros.spray_messages import records_from_cloud  # noqa: E402
 from crop_weed_seg.spray.geometry import Boom  # noqa: E402
 from crop_weed_seg.spray.simulator import FieldConfig, SimCamera, generate_field, write_bag  # noqa: E402,E501
 from node_harness import NodeProcess, key  # noqa: E402
-from ros_support import python_module_command, ros_context, ros_env, spin_until  # noqa: E402
+from ros_support import ros_context, spin_until  # noqa: E402
 
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -37,12 +36,9 @@ def test_simulated_drive_through_segmenter_and_planner(tmp_path: Path) -> None:
     segmenter = NodeProcess(tmp_path, "/camera", "-p", "input_transport:=compressed",
                             "-p", "use_sim_time:=true", "-p", "input_qos_reliability:=reliable",
                             "-p", "input_qos_depth:=10", "-r", "odom:=/odom")
-    log = (tmp_path / "planner.log").open("w")
-    planner = subprocess.Popen(
-        python_module_command("crop_weed_seg.ros.spray_planner_node", "--ros-args",
-                              "-p", "use_sim_time:=true",
-                              "-r", "spray_targets:=/camera/spray_targets"),
-        stdout=log, stderr=subprocess.STDOUT, env=ros_env())
+    planner = NodeProcess(tmp_path, "/", "-p", "use_sim_time:=true",
+                          "-r", "spray_targets:=/camera/spray_targets",
+                          module="crop_weed_seg.ros.spray_planner_node")
     targets: dict[tuple[int, int], PointCloud2] = {}
     states: list[JointState] = []
     try:
@@ -94,9 +90,7 @@ def test_simulated_drive_through_segmenter_and_planner(tmp_path: Path) -> None:
             assert int(seg_diag[-1]["dropped_frames"]) <= 2
     finally:
         code = segmenter.stop()
-        planner.terminate()
-        planner.wait(20)
-        log.close()
+        planner_code = planner.stop()
     image_stamps = {divmod(ns, 1_000_000_000) for ns in sent}
     assert set(targets) <= image_stamps        # with the image's stamp
     records = np.concatenate([records_from_cloud(m) for m in targets.values()])
@@ -111,4 +105,4 @@ def test_simulated_drive_through_segmenter_and_planner(tmp_path: Path) -> None:
     sim_stamps = [s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in states
                   if s.header.stamp.sec]
     assert sim_stamps and first - 10**9 <= min(sim_stamps) and max(sim_stamps) <= last + 10**9
-    assert code == 0 and planner.returncode == 0, segmenter.output()
+    assert code == 0 and planner_code == 0, segmenter.output() + planner.output()

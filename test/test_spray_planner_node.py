@@ -33,6 +33,7 @@ from sensor_msgs.msg import JointState, PointCloud2, PointField  # noqa: E402
 from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME  # noqa: E402
 from crop_weed_seg.spray.geometry import Boom  # noqa: E402
 from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, empty_targets  # noqa: E402
+from node_harness import NodeProcess  # noqa: E402
 from ros_support import python_module_command, ros_context, ros_env, spin_until  # noqa: E402
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -69,32 +70,12 @@ def odometry(stamp_ns: int, vx: float) -> Odometry:
     return msg
 
 
-class PlannerProcess:
-    """``spray_planner`` in a subprocess (``python -m``) with its output in a file."""
+class PlannerProcess(NodeProcess):
+    """``spray_planner`` in a subprocess."""
 
     def __init__(self, workdir: Path, namespace: str, *ros_args: str) -> None:
-        self.log = workdir / f"planner{namespace.replace('/', '_')}.log"
-        cmd = python_module_command("crop_weed_seg.ros.spray_planner_node", "--ros-args",
-                                    "-r", f"__ns:={namespace}", *ros_args)
-        self._log_file = self.log.open("w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env=ros_env())
-
-    def output(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log.read_text()
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log_file.close()
-        return self.proc.returncode
+        super().__init__(workdir, namespace, *ros_args,
+                         module="crop_weed_seg.ros.spray_planner_node")
 
 
 class Probe:

@@ -26,8 +26,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -35,10 +33,11 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from crop_weed_seg.ros.node_main import run_node
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.backends.base import BackendOptions
 from crop_weed_seg.classes import PALETTE_RGB
-from crop_weed_seg.errors import CropWeedSegError, InvalidFrameError
+from crop_weed_seg.errors import InvalidFrameError
 from crop_weed_seg.node_parameters import NODE_NAME, PARAMETERS, check_all, validate
 from crop_weed_seg.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
 from crop_weed_seg.ros.image_conversion import array_to_image, compressed_to_array, image_to_array
@@ -343,29 +342,7 @@ class SegmenterNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``segmenter_node``. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
-    rclpy.init(args=args)
-    node: SegmenterNode | None = None
-    code = 0
-    try:
-        node = SegmenterNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CropWeedSegError, ParameterException) as exc:
-        print(f"[{NODE_NAME}] fatal: {exc}", file=sys.stderr, flush=True)
-        code = 1
-    finally:
-        try:
-            if node is not None:
-                node.shutdown()
-                node.destroy_node()
-        except Exception as exc:  # noqa: BLE001 — a clean exit, and say what went wrong
-            print(f"[{NODE_NAME}] error while shutting down: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)
-            code = code or 1
-        rclpy.try_shutdown()
-    return code
-
+    return run_node(SegmenterNode, NODE_NAME, args)
 
 if __name__ == "__main__":
     sys.exit(main())

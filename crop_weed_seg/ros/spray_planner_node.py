@@ -29,20 +29,18 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
 
+from crop_weed_seg.ros.node_main import run_node
 from crop_weed_seg.ros.spray_messages import records_from_cloud
 from crop_weed_seg.ros.parameters import descriptor, format_value
-from crop_weed_seg.errors import ConfigError, CropWeedSegError
+from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.spray.planner import SprayPlanner
 from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
 
@@ -242,23 +240,7 @@ class SprayPlannerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``spray_planner``. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
-    rclpy.init(args=args)
-    node: SprayPlannerNode | None = None
-    code = 0
-    try:
-        node = SprayPlannerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CropWeedSegError, ParameterException) as exc:
-        print(f"[{NODE_NAME}] fatal: {exc}", file=sys.stderr, flush=True)
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
-
+    return run_node(SprayPlannerNode, NODE_NAME, args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.node_parameters import ParamSpec
+from crop_weed_seg.node_parameters import ParamSpec, validate_value
 from crop_weed_seg.spray.geometry import Boom
 from crop_weed_seg.spray.planner import FAILURE_POLICIES, MODES, PlannerConfig
 
@@ -72,28 +72,10 @@ def validate(name: str, value: Any) -> str | None:
     spec = BY_NAME.get(name)
     if spec is None:
         return None  # not ours (use_sim_time and other node-wide parameters)
-    if spec.is_int_list:
-        items = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "typecode") \
-            else None
-        if items is None or not items or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in items):
-            return f"{name} must be a non-empty integer array, got {value!r}"
-        if not all(0 <= v <= 65535 for v in items):
-            return f"{name} must hold class ids in 0..65535; got {items!r}"
-        return None
-    if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, spec.kind) or (spec.kind is not bool and isinstance(value, bool)):
-        return f"{name} must be a {spec.kind.__name__}, got {type(value).__name__} {value!r}"
-    if spec.choices and value not in spec.choices:
-        return f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"
-    if spec.low is not None and value < spec.low:
-        return f"{name} must be >= {spec.low}; got {value!r}"
-    if spec.high is not None and value > spec.high:
-        return f"{name} must be <= {spec.high}; got {value!r}"
-    if name == "target_frame" and not value.strip():
+    reason = validate_value(spec, value)
+    if reason is None and name == "target_frame" and not value.strip():
         return "target_frame must not be empty"
-    return None
+    return reason
 
 
 def build(values: dict[str, Any]) -> tuple[Boom, PlannerConfig]:
