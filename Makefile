@@ -11,6 +11,10 @@ PIP := $(PY) -m pip --disable-pip-version-check
 SYSTEM_ROS := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c "import rclpy" >/dev/null 2>&1 && echo yes)
 STAMP_DIR := $(VENV)/.stamps
 CORE_STAMP := $(STAMP_DIR)/core-$(shell cat requirements.txt constraints.txt requirements-dev.txt setup.py | sha1sum | cut -c1-12)
+# tensorrt-stubs, fetched (pip download --no-deps) and patched for mypy once; keyed on the script,
+# which names the versions (test/test_trt_typecheck.py).
+TRT_STUBS_SCRIPT := tools/trt_stubs/fetch_and_patch.py
+TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
 
 .PHONY: run test venv synth-data default-model clean help
@@ -37,11 +41,15 @@ endif
 
 venv: $(CORE_STAMP) $(ROS_STAMP)
 
+$(TRT_STUBS_STAMP): $(TRT_STUBS_SCRIPT) | $(CORE_STAMP)
+	$(PY) $(TRT_STUBS_SCRIPT) --dest $(VENV)/trt-stubs
+	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/trt-stubs-* && touch $@
+
 # The node's main job on a real ROS graph: segmenter_node + the bundled bag replayed over DDS.
 run: venv
 	$(PY) -m crop_weed_seg.ros.replay_demo --bag test/data/sample_bag --out out
 
-test: venv
+test: venv $(TRT_STUBS_STAMP)
 	$(PY) -m pytest -q test
 
 # Reproduce the shipped default model (see models/default/README.md for the exact record).

@@ -67,6 +67,19 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "Inference device: auto, cpu, cuda or cuda:N.", read_only=True),
     ParamSpec("threads", 0, "CPU inference threads; 0 lets the runtime choose (at most 4).",
               read_only=True, low=0, high=64),
+    ParamSpec("cuda_graphs", False,
+              "Replay a captured CUDA graph per frame (torch and tensorrt on CUDA; fixed input "
+              "size).", read_only=True),
+    ParamSpec("engine_cache_dir", "",
+              "TensorRT engine cache folder; empty: $CROP_WEED_SEG_ENGINE_CACHE or "
+              "~/.cache/crop_weed_seg/engines (never the install tree or /tmp).", read_only=True),
+    ParamSpec("allow_engine_build", True,
+              "Build a missing or stale TensorRT engine at start-up (minutes). false in "
+              "production: start fails fast and says which build-engine command to run.",
+              read_only=True),
+    ParamSpec("force_engine_rebuild", False,
+              "Rebuild the TensorRT engine even when the cache holds a usable one.",
+              read_only=True),
     ParamSpec("input_transport", "raw",
               "raw subscribes to sensor_msgs/Image on 'image'; compressed subscribes to "
               "sensor_msgs/CompressedImage on '<image>/compressed' (as image_transport names "

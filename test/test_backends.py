@@ -29,7 +29,9 @@ def contract():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def segmenter(request: pytest.FixtureRequest, contract) -> Segmenter:  # type: ignore[no-untyped-def]
-    seg = Segmenter(contract, request.param, BackendOptions(device="cpu", threads=2))
+    # TensorRT runs only on a CUDA device (on a Jetson this suite runs it there too)
+    device = "cuda" if request.param == "tensorrt" else "cpu"
+    seg = Segmenter(contract, request.param, BackendOptions(device=device, threads=2))
     yield seg
     seg.close()
 

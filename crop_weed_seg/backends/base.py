@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -15,13 +15,21 @@ class BackendOptions:
     """How to run a model. ``device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
 
     ``threads`` sets CPU intra-op threads (None: the runtime's choice, capped at 4);
-    ``cuda_graphs`` replays a captured graph for fixed input shapes (torch on CUDA).
+    ``cuda_graphs`` replays a captured graph for fixed input shapes (torch and TensorRT on
+    CUDA). The ``engine_*`` fields are TensorRT's engine cache (DESIGN.md §7): its folder (None:
+    the user's cache folder), whether a missing or stale engine may be built at start-up, and
+    whether to rebuild regardless; ``progress`` receives one-line progress messages (an engine
+    build takes minutes).
     """
 
     device: str = "auto"
     precision: str = "fp32"
     threads: int | None = None
     cuda_graphs: bool = False
+    engine_cache_dir: str | None = None
+    allow_engine_build: bool = True
+    force_engine_rebuild: bool = False
+    progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

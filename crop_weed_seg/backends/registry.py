@@ -26,6 +26,9 @@ def _lazy(module: str) -> BackendFactory:
 REGISTRY: dict[str, BackendFactory] = {
     "onnxruntime": _lazy("onnxruntime_backend"),
     "torch": _lazy("torch_backend"),
+    # Fails with a reason (tensorrt not installed, no CUDA device, device=cpu, no engine and
+    # builds not allowed) so that ``auto`` moves on to the next backend.
+    "tensorrt": _lazy("tensorrt_backend"),
 }
 
 #: ``auto`` tries these in order and takes the first that loads. ONNX Runtime comes before torch

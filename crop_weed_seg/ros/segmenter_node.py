@@ -101,13 +101,29 @@ class SegmenterNode(Node):
         model_dir = self._param("model_dir") or str(default_model_dir())
         options = BackendOptions(device=self._param("device"),
                                  precision=self._param("precision"),
-                                 threads=self._param("threads") or None)
-        self.segmenter = segmenter or Segmenter(model_dir, self._param("backend"), options)
+                                 threads=self._param("threads") or None,
+                                 cuda_graphs=self._param("cuda_graphs"),
+                                 engine_cache_dir=self._param("engine_cache_dir") or None,
+                                 allow_engine_build=self._param("allow_engine_build"),
+                                 force_engine_rebuild=self._param("force_engine_rebuild"),
+                                 progress=self._on_load_progress)
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._load_progress = f"loading model {model_dir} on backend {self._param('backend')}"
+        loaded = threading.Event()
+        threading.Thread(target=self._report_loading, args=(loaded, model_dir),
+                         name="load-status", daemon=True).start()
+        try:
+            self.segmenter = segmenter or Segmenter(model_dir, self._param("backend"), options)
+        finally:
+            loaded.set()
         contract = self.segmenter.contract
         self.model_info = {"model": contract.name, "model_version": str(contract.version),
                            "model_sha256": contract.onnx_sha256,
                            "backend": self.segmenter.backend.name,
                            "model_dir": str(contract.folder)}
+        for attr in ("engine_key", "engine_status"):    # TensorRT: which engine, cache hit?
+            if getattr(self.segmenter.backend, attr, None):
+                self.model_info[attr] = str(getattr(self.segmenter.backend, attr))
 
         self._warm_up()
         self.stats = FrameStats()
@@ -131,7 +147,6 @@ class SegmenterNode(Node):
         self.pub_overlay = self.create_publisher(Image, "overlay", out_qos)
         self.pub_targets = self.create_publisher(PointCloud2, "spray_targets", out_qos)
         self.pub_markers = self.create_publisher(MarkerArray, "spray_markers", out_qos)
-        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         in_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=self._param("input_qos_depth"),
@@ -157,6 +172,28 @@ class SegmenterNode(Node):
         self.get_logger().info(
             f"segmenting {self.input_topic} with model {contract.name} "
             f"({contract.onnx_sha256[:12]}) on {self.model_info['backend']}")
+
+    def _on_load_progress(self, message: str) -> None:
+        self._load_progress = message
+        self.get_logger().info(message)
+
+    def _report_loading(self, loaded: threading.Event, model_dir: str) -> None:
+        """/diagnostics every second while the model loads (a TensorRT engine build takes
+        minutes): WARN with the latest progress line."""
+        start = time.monotonic()
+        while not loaded.wait(1.0):
+            status = DiagnosticStatus(
+                level=DiagnosticStatus.WARN, name=DIAGNOSTIC_NAME, hardware_id=socket.gethostname(),
+                message=f"starting ({time.monotonic() - start:.0f} s): {self._load_progress}",
+                values=[KeyValue(key="model_dir", value=model_dir),
+                        KeyValue(key="backend", value=str(self._param("backend"))),
+                        KeyValue(key="progress", value=self._load_progress)])
+            array = DiagnosticArray(status=[status])
+            array.header.stamp = self.get_clock().now().to_msg()
+            try:
+                self.pub_diagnostics.publish(array)
+            except Exception:  # noqa: BLE001 — shutting down while loading
+                return
 
     def _warm_up(self) -> None:
         """One inference before subscribing: the first run of a backend allocates and tunes

@@ -377,8 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench)
 
-    from . import simulate_cmd
+    from . import build_engine_cmd, precision_cmd, simulate_cmd
     simulate_cmd.add_parser(sub).set_defaults(func=simulate_cmd.run)
+    build_engine_cmd.add_parser(sub).set_defaults(func=build_engine_cmd.run)
+    precision_cmd.add_parser(sub).set_defaults(func=precision_cmd.run)
     return parser
 
 
