@@ -280,7 +280,8 @@ def _forbidden_roots() -> list[tuple[Path, str]]:
     for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
         if prefix.strip():
             roots.append((Path(prefix), install_why))
-    return roots
+    # the most specific folder names the reason (a checkout under /tmp is "installed software")
+    return sorted(roots, key=lambda r: len(r[0].absolute().parts), reverse=True)
 
 
 def _is_within(path: Path, root: Path) -> bool:
