@@ -119,12 +119,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {cache.plan_path(contract.name, key)} ({settings.describe()})")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="crop-weed-seg")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -212,12 +212,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"latency budget for weed hit >= {100 * args.min_hit_rate:.0f} %: {budget}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="crop-weed-seg")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
