@@ -358,16 +358,34 @@ def detect_layout(root: Path | str) -> str:
     )
 
 
+def is_bag(root: Path | str) -> bool:
+    """A rosbag2: a folder with ``metadata.yaml``, or a ``.mcap`` / ``.db3`` file."""
+    root = Path(root)
+    if root.is_dir():
+        return (root / "metadata.yaml").is_file()
+    return root.is_file() and root.suffix.lower() in (".mcap", ".db3")
+
+
 def open_dataset(root: Path | str, layout: str = "auto",
                  split: str | None = None) -> SegmentationDataset:
     """List the samples of ``root`` in ``layout`` (``"auto"`` detects it) and ``split``.
+
+    A rosbag2 (``layout`` ``"bag"``, or detected by :func:`is_bag`) opens as a
+    :class:`~crop_weed_seg.bag_dataset.BagDataset`: frames paired with its ``labels_truth`` topic.
 
     Raises ``DatasetError`` for a missing root or folder, an image without a label, or no
     images at all; ``ConfigError`` for an unknown layout or a split the layout does not have.
     """
     root = Path(root)
+    if layout == "bag" or (layout == "auto" and is_bag(root)):
+        if split is not None:
+            raise ConfigError(f"{root}: a bag has no splits; leave out --split")
+        from .bag_dataset import open_bag_dataset  # imports rosbags lazily
+
+        return open_bag_dataset(root)  # type: ignore[return-value]  # same interface
     if layout != "auto" and layout not in LAYOUTS:
-        raise ConfigError(f"unknown dataset layout {layout!r}; valid: auto, {', '.join(LAYOUTS)}")
+        raise ConfigError(f"unknown dataset layout {layout!r}; valid: auto, bag, "
+                          f"{', '.join(LAYOUTS)}")
     _check_root(root)
     if layout == "auto":
         layout = detect_layout(root)

@@ -172,9 +172,13 @@ class TargetExtractor:
         out["u"] = mean(cols.astype(np.float64))
         out["v"] = mean(rows.astype(np.float64))
         out["confidence"] = mean(conf[rows, cols]) if conf is not None else 1.0
-        first = np.empty(count, np.int64)
-        first[pieces[::-1]] = np.arange(len(pieces))[::-1]       # a pixel of each piece
-        out["class_id"] = labels[rows[first], cols[first]]
+        # the class of a piece: that of one of its pixels that is really a sprayed class (the
+        # closing adds soil pixels between leaves); a piece made only of such gap pixels goes
+        sprayed = np.flatnonzero(np.isin(labels[rows, cols], cfg.spray_classes))
+        first = np.full(count, -1, np.int64)
+        first[pieces[sprayed][::-1]] = sprayed[::-1]
+        has_class = first >= 0
+        out["class_id"] = np.where(has_class, labels[rows[first], cols[first]], 0)
         if maps is not None:
             area = np.bincount(pieces, weights=parea, minlength=count)
             out["x"] = np.bincount(pieces, weights=gx * parea, minlength=count) / area
@@ -196,7 +200,7 @@ class TargetExtractor:
             for name in ("x", "y", "size_x", "size_y", "area"):
                 out[name] = np.nan
             keep = npx >= cfg.min_area_px
-        keep &= out["confidence"] >= cfg.min_confidence
+        keep &= (out["confidence"] >= cfg.min_confidence) & has_class
         return out[keep]
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, CropWeedSegError
 
-LAYOUT_CHOICES = ("auto", "folder", "phenobench", "cwfid")
+LAYOUT_CHOICES = ("auto", "folder", "phenobench", "cwfid", "bag")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -377,8 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench)
 
-    from . import build_engine_cmd, precision_cmd, simulate_cmd
+    from . import bag_cmd, build_engine_cmd, precision_cmd, simulate_cmd
     simulate_cmd.add_parser(sub).set_defaults(func=simulate_cmd.run)
+    bag_cmd.add_parser(sub).set_defaults(func=bag_cmd.run)
     build_engine_cmd.add_parser(sub).set_defaults(func=build_engine_cmd.run)
     precision_cmd.add_parser(sub).set_defaults(func=precision_cmd.run)
     return parser

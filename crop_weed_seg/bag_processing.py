@@ -1,0 +1,702 @@
+"""Offline processing of a rosbag2: every camera frame through the Segmenter and the spray-target
+pipeline, written to a new bag next to the original messages. No ROS installation needed: bags
+are read and written with the pure-Python ``rosbags`` library (imported lazily), messages are
+(de)serialised with its ``ROS2_HUMBLE`` typestore; nothing here imports rclpy or a ROS message
+package.
+
+What :func:`process_bag` does (README, "Processing bags offline"):
+
+- reads every message of the input bag in its stored order and copies it unchanged (same
+  connection, same bag timestamp, the same serialised bytes) into the output bag;
+- ``camera_info`` and odometry messages feed the :class:`TargetPipeline` as they come (a frame
+  whose CameraInfo comes later in the bag has no geometry, exactly as on the robot);
+- each image message is decoded (a frame that cannot be used is skipped and counted with its
+  reason, never a crash), segmented, turned into spray targets, and three messages are added at
+  the image's bag timestamp: ``<base>/labels`` (sensor_msgs/Image mono8, the image's header),
+  ``<base>/spray_targets`` (sensor_msgs/PointCloud2 in the layout of
+  :data:`crop_weed_seg.spray.records.POINT_FIELDS`, frame ``target_frame``, every processed
+  frame, empty when there is no target) and, with ``overlay``, ``<base>/overlay`` (bgr8);
+- the output is written into a hidden temporary folder next to ``out_path`` and renamed to
+  ``out_path`` only when complete: after a failure there is never a bag at ``out_path``.
+
+``<base>`` is the image topic without its transport suffix (:func:`image_base`):
+``/camera/image/compressed``, ``/camera/image``, ``/camera/image_raw`` → ``/camera``.
+
+Topic choice when not given (:func:`select_topics`): images are the ``sensor_msgs/Image`` and
+``sensor_msgs/CompressedImage`` topics, except ground truth (``…labels_truth``) and outputs of
+this package (``…/labels``, ``…/confidence``, ``…/overlay``). Candidates of one camera (the same
+``<base>``, e.g. ``image_raw`` and ``image_raw/compressed``) resolve to the raw Image topic (no
+JPEG loss); candidates of two cameras are an error that lists them. CameraInfo: ``<base>/
+camera_info``, else the only CameraInfo topic, else none (several: error). Odometry: the only
+``nav_msgs/Odometry`` topic, else ``/odom``, else none (several: error). Ground truth (for
+``export_frames``): ``<base>/labels_truth``, else the only topic ending in ``labels_truth``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import struct
+import tempfile
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import ConfigError, CropWeedSegError, InvalidFrameError
+from .ros.image_conversion import compressed_to_array, image_to_array
+from .spray.pipeline import SpraySettings, TargetPipeline
+from .spray.records import POINT_FIELDS, POINT_STEP, TARGET_DTYPE
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
+POINTCLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
+TRUTH_SUFFIX = "labels_truth"
+STORAGES = ("sqlite3", "mcap")
+#: topic name endings that are outputs of this package, never camera inputs
+OUTPUT_SUFFIXES = ("/labels", "/confidence", "/overlay")
+_TRANSPORT_SUFFIXES = ("/image_rect_color", "/image_rect", "/image_color", "/image_raw",
+                       "/image")
+#: numpy type of a POINT_FIELDS entry -> sensor_msgs/PointField datatype
+POINTFIELD_DATATYPES = {"<i1": 1, "<u1": 2, "<i2": 3, "<u2": 4, "<i4": 5, "<u4": 6, "<f4": 7,
+                        "<f8": 8}
+CSV_COLUMNS = ("stamp", "bag_time_ns", "status", "soil", "crop", "weed", "weed_targets",
+               "decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_ms")
+STAGES = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_ms")
+_PENDING_EXPORT = 256   # frames waiting for their ground truth (or the truth for its frame)
+
+
+class BagProcessingError(CropWeedSegError):
+    """A bag cannot be read, written or processed; the message names the bag and the reason."""
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers shared with bag_dataset
+# --------------------------------------------------------------------------------------------
+
+
+def storage_of(path: Path) -> str:
+    """``"mcap"`` or ``"sqlite3"`` for a bag folder (its metadata.yaml) or a .mcap/.db3 file."""
+    path = Path(path)
+    if path.is_file():
+        return {".mcap": "mcap", ".db3": "sqlite3"}.get(path.suffix.lower(), path.suffix)
+    meta = path / "metadata.yaml"
+    try:
+        import yaml
+
+        doc = yaml.safe_load(meta.read_text())
+        return str(doc["rosbag2_bagfile_information"]["storage_identifier"])
+    except Exception as exc:  # missing file, YAML error, missing key
+        raise BagProcessingError(f"bag {str(path)!r}: cannot read the storage format from "
+                                 f"{meta.name} ({type(exc).__name__}: {exc})") from None
+
+
+def is_bag_path(path: Path | str) -> bool:
+    """A rosbag2 folder (has metadata.yaml) or a single .mcap / .db3 file."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file()
+    return path.is_file() and path.suffix.lower() in (".mcap", ".db3")
+
+
+def open_reader(path: Path | str) -> Any:
+    """An open ``rosbags.rosbag2.Reader`` or one BagProcessingError naming the bag and why."""
+    path = Path(path)
+    try:
+        from rosbags.rosbag2 import Reader
+    except ImportError as exc:
+        raise BagProcessingError(f"reading bags needs the Python package rosbags ({exc}); "
+                                 "pip install rosbags") from None
+    if not path.exists():
+        raise BagProcessingError(f"bag {str(path)!r} does not exist")
+    if not is_bag_path(path):
+        raise BagProcessingError(f"{str(path)!r} is not a rosbag2: expected a folder with "
+                                 "metadata.yaml or a .mcap / .db3 file")
+    try:
+        reader = Reader(path)
+        reader.open()
+        reader.connections  # noqa: B018 - some readers fail only here
+    except Exception as exc:  # rosbags raises ReaderError, KeyError, YAML, sqlite errors, ...
+        raise BagProcessingError(f"bag {str(path)!r} cannot be read (sqlite3 or mcap rosbag2 "
+                                 f"expected): {type(exc).__name__}: {exc}") from None
+    return reader
+
+
+def iter_messages(reader: Any, path: Path, connections: Any = ()) -> Iterator[tuple[Any, int,
+                                                                                   bytes]]:
+    """``reader.messages()`` with read errors (truncated or corrupt storage) as one
+    BagProcessingError naming the bag."""
+    it = reader.messages(connections=connections) if connections else reader.messages()
+    count = 0
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise BagProcessingError(f"bag {str(path)!r} is corrupt or truncated: reading failed "
+                                     f"after {count} messages ({type(exc).__name__}: {exc})"
+                                     ) from None
+        count += 1
+        yield item
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int | None:
+    """The ``header.stamp`` of a CDR-serialised message whose first field is a std_msgs/Header
+    (Image, CompressedImage, CameraInfo, …), without deserialising it; None if too short."""
+    if len(raw) < 12:
+        return None
+    endian = "<" if raw[1] & 1 else ">"
+    sec, nsec = struct.unpack_from(endian + "iI", raw, 4)
+    return sec * 1_000_000_000 + nsec
+
+
+def stamp_stem(stamp_ns: int) -> str:
+    """File stem of a frame: ``<sec>_<nanosec>``, zero padded so names sort by time."""
+    sec, nsec = divmod(stamp_ns, 1_000_000_000)
+    return f"{sec:010d}_{nsec:09d}"
+
+
+def image_base(topic: str) -> str:
+    """The camera namespace of an image topic: ``/camera/image/compressed``, ``/camera/image``,
+    ``/camera/image_raw`` (also ``image_rect``, ``image_color``, ``image_rect_color``) →
+    ``/camera``; any other name stays as is (``/cam0/rgb`` → ``/cam0/rgb``)."""
+    base = topic[:-len("/compressed")] if topic.endswith("/compressed") else topic
+    for suffix in _TRANSPORT_SUFFIXES:
+        if base.endswith(suffix):
+            return base[:-len(suffix)]
+    return base
+
+
+def to_rgb8(array: np.ndarray, order: str) -> np.ndarray:
+    """A decoded frame in any layout (``image_to_array`` / ``compressed_to_array``) as RGB
+    (H, W, 3) uint8; 16-bit data by a fixed shift, as the Segmenter does."""
+    a = array
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 2:
+        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_GRAY2RGB)
+    a = np.ascontiguousarray(a[:, :, :3])
+    return cv2.cvtColor(a, cv2.COLOR_BGR2RGB) if order == "BGR" else a
+
+
+def decode_image(msg: Any, msgtype: str) -> tuple[np.ndarray, str]:
+    """(array, channel order) of a deserialised Image or CompressedImage; InvalidFrameError."""
+    if msgtype == COMPRESSED_TYPE:
+        return compressed_to_array(msg)
+    return image_to_array(msg)
+
+
+def decode_truth(msg: Any, msgtype: str) -> np.ndarray:
+    """Ground-truth labels (H, W) uint8 from a mono8 Image or a PNG CompressedImage."""
+    array, _ = decode_image(msg, msgtype)
+    if array.ndim != 2 or array.dtype != np.uint8:
+        raise InvalidFrameError(f"ground-truth labels must be one 8-bit channel, got shape "
+                                f"{array.shape} {array.dtype}")
+    return np.ascontiguousarray(array)
+
+
+def typestore() -> Any:
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_HUMBLE)
+
+
+# --------------------------------------------------------------------------------------------
+# Topic selection
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topics:
+    image: str
+    image_type: str
+    camera_info: str | None
+    odom: str | None
+    truth: str | None
+    truth_type: str | None
+
+    @property
+    def base(self) -> str:
+        return image_base(self.image)
+
+    def output(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+
+def _types(connections: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for c in connections:
+        out.setdefault(c.topic, c.msgtype)
+    return out
+
+
+def _listing(topics: dict[str, str], names: Any) -> str:
+    return ", ".join(f"{n} ({topics[n]})" for n in sorted(names)) or "none"
+
+
+def select_topics(connections: Any, bag: Path, image_topic: str | None = None,
+                  camera_info_topic: str | None = None, odom_topic: str | None = None,
+                  truth_topic: str | None = None, find_truth: bool = True) -> Topics:
+    """Resolve the topics to use (module docstring for the automatic rules); every problem is a
+    BagProcessingError naming the bag and listing the candidates."""
+    types = _types(connections)
+    where = f"bag {str(bag)!r}"
+    candidates = sorted(t for t, ty in types.items() if ty in IMAGE_TYPES
+                        and not t.endswith(TRUTH_SUFFIX) and not t.endswith(OUTPUT_SUFFIXES))
+    if image_topic is not None:
+        if image_topic not in types:
+            raise BagProcessingError(f"{where} has no topic {image_topic!r}; image topics: "
+                                     f"{_listing(types, candidates)}")
+        if types[image_topic] not in IMAGE_TYPES:
+            raise BagProcessingError(
+                f"{where}: topic {image_topic} is {types[image_topic]}, not an image "
+                f"({IMAGE_TYPE} or {COMPRESSED_TYPE}); image topics: "
+                f"{_listing(types, candidates)}")
+        image = image_topic
+    else:
+        if not candidates:
+            raise BagProcessingError(f"{where} has no image topic ({IMAGE_TYPE} or "
+                                     f"{COMPRESSED_TYPE}); topics: {_listing(types, types)}")
+        bases = {image_base(t) for t in candidates}
+        if len(bases) > 1:
+            raise BagProcessingError(f"{where} has images from several cameras; choose one with "
+                                     f"--image-topic: {_listing(types, candidates)}")
+        raw = [t for t in candidates if types[t] == IMAGE_TYPE]
+        image = raw[0] if raw else candidates[0]
+        if len(raw) > 1 or (not raw and len(candidates) > 1):
+            raise BagProcessingError(f"{where} has several image topics; choose one with "
+                                     f"--image-topic: {_listing(types, candidates)}")
+    base = image_base(image)
+
+    def pick(given: str | None, msgtypes: tuple[str, ...], what: str, option: str,
+             preferred: tuple[str, ...], match: Callable[[str], bool] = lambda _t: True
+             ) -> str | None:
+        if given is not None:
+            if given not in types:
+                raise BagProcessingError(f"{where} has no topic {given!r} ({what})")
+            if types[given] not in msgtypes:
+                raise BagProcessingError(f"{where}: topic {given} is {types[given]}, not "
+                                         f"{' or '.join(msgtypes)} ({what})")
+            return given
+        found = sorted(t for t, ty in types.items() if ty in msgtypes and match(t))
+        for p in preferred:
+            if p in found:
+                return p
+        if len(found) > 1:
+            raise BagProcessingError(f"{where} has several {what} topics; choose one with "
+                                     f"{option}: {_listing(types, found)}")
+        return found[0] if found else None
+
+    info = pick(camera_info_topic, (CAMERA_INFO_TYPE,), "camera_info", "--camera-info-topic",
+                (f"{base}/camera_info",))
+    odom = pick(odom_topic, (ODOMETRY_TYPE,), "odometry", "--odom-topic", ("/odom",))
+    truth = None
+    if find_truth or truth_topic is not None:
+        truth = pick(truth_topic, IMAGE_TYPES, "ground-truth labels", "--truth-topic",
+                     (f"{base}/{TRUTH_SUFFIX}",), lambda t: t.endswith(TRUTH_SUFFIX))
+    return Topics(image, types[image], info, odom, truth, types[truth] if truth else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What :func:`process_bag` did. ``skipped``: frames not processed, counted per reason
+    category (``deserialize``, ``decode``, ``segment``); ``skip_examples``: the first message of
+    each category. ``stages``: per stage ``{"mean": ms, "p95": ms}``."""
+
+    input: str
+    output: str
+    storage: str
+    topics: Topics
+    messages_in: int = 0
+    messages_out: int = 0
+    frames: int = 0
+    processed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    skip_examples: dict[str, str] = field(default_factory=dict)
+    targets: int = 0
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    total_s: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+    exported_images: int = 0
+    exported_labels: int = 0
+    export_unmatched: int = 0
+    backend: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {k: v for k, v in self.__dict__.items() if k != "topics"}
+        doc["topics"] = dict(self.topics.__dict__)
+        return doc
+
+    def summary(self) -> str:
+        lines = [f"{self.input} -> {self.output} ({self.storage}, backend {self.backend})",
+                 f"  image topic {self.topics.image} ({self.topics.image_type.split('/')[-1]}), "
+                 f"camera_info {self.topics.camera_info or '-'}, odom {self.topics.odom or '-'}",
+                 f"  frames {self.frames}: processed {self.processed}, skipped "
+                 f"{sum(self.skipped.values())}"
+                 + "".join(f"\n    {k}: {n} (e.g. {self.skip_examples.get(k, '')})"
+                           for k, n in sorted(self.skipped.items())),
+                 f"  weed targets {self.targets}; messages in {self.messages_in}, "
+                 f"out {self.messages_out}"]
+        if self.stages:
+            lines.append("  stage ms (mean / p95): " + ", ".join(
+                f"{k[:-3]} {v['mean']:.1f} / {v['p95']:.1f}" for k, v in self.stages.items()))
+        nonzero = {k: v for k, v in self.counters.items() if v}
+        if nonzero:
+            lines.append("  " + ", ".join(f"{k} {v}" for k, v in sorted(nonzero.items())))
+        if self.exported_images:
+            lines.append(f"  exported {self.exported_images} images, {self.exported_labels} "
+                         f"labels ({self.export_unmatched} frames without ground truth)")
+        lines.append(f"  total {self.total_s:.2f} s")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Output messages
+# --------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    """Serialised output messages, built with the rosbags typestore."""
+
+    def __init__(self, ts: Any, target_frame: str) -> None:
+        self.ts = ts
+        T = ts.types
+        self.Image = T[IMAGE_TYPE]
+        self.Cloud = T[POINTCLOUD_TYPE]
+        self.Header = T["std_msgs/msg/Header"]
+        self.Time = T["builtin_interfaces/msg/Time"]
+        PointField = T["sensor_msgs/msg/PointField"]
+        self.fields = [PointField(name=name, offset=offset,
+                                  datatype=POINTFIELD_DATATYPES[kind], count=1)
+                       for name, kind, offset, _ in POINT_FIELDS]
+        self.target_frame = target_frame
+
+    def _header(self, header: Any, frame_id: str | None = None) -> Any:
+        return self.Header(stamp=self.Time(sec=int(header.stamp.sec),
+                                           nanosec=int(header.stamp.nanosec)),
+                           frame_id=str(header.frame_id) if frame_id is None else frame_id)
+
+    def image(self, header: Any, array: np.ndarray, encoding: str) -> bytes:
+        a = np.ascontiguousarray(array)
+        h, w = a.shape[:2]
+        step = w * (a.shape[2] if a.ndim == 3 else 1)
+        msg = self.Image(header=self._header(header), height=h, width=w, encoding=encoding,
+                         is_bigendian=0, step=step, data=a.reshape(-1).view(np.uint8))
+        return bytes(self.ts.serialize_cdr(msg, IMAGE_TYPE))
+
+    def cloud(self, header: Any, records: np.ndarray) -> bytes:
+        n = int(len(records))
+        data = np.frombuffer(np.ascontiguousarray(records, TARGET_DTYPE).tobytes(), np.uint8)
+        msg = self.Cloud(header=self._header(header, self.target_frame), height=1, width=n,
+                         fields=self.fields, is_bigendian=False, point_step=POINT_STEP,
+                         row_step=POINT_STEP * n, data=data, is_dense=True)
+        return bytes(self.ts.serialize_cdr(msg, POINTCLOUD_TYPE))
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------
+
+
+class _Exporter:
+    """Frames (and their ground truth, matched by header stamp) in the folder layout."""
+
+    def __init__(self, folder: Path, with_truth: bool) -> None:
+        self.folder = Path(folder)
+        self.with_truth = with_truth
+        self.images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.truth: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.written_images = 0
+        self.written_labels = 0
+        self.unmatched = 0
+
+    def _write(self, stamp: int, rgb: np.ndarray, labels: np.ndarray | None) -> None:
+        from .image_files import write_image_atomic
+
+        stem = stamp_stem(stamp)
+        write_image_atomic(self.folder / "images" / f"{stem}.png", rgb, rgb=True)
+        self.written_images += 1
+        if labels is not None:
+            write_image_atomic(self.folder / "labels" / f"{stem}.png", labels, rgb=False)
+            self.written_labels += 1
+
+    def add_image(self, stamp: int, rgb: np.ndarray) -> None:
+        if not self.with_truth:
+            self._write(stamp, rgb, None)
+            return
+        truth = self.truth.pop(stamp, None)
+        if truth is not None:
+            self._write(stamp, rgb, truth)
+            return
+        self.images[stamp] = rgb
+        while len(self.images) > _PENDING_EXPORT:
+            self.images.popitem(last=False)
+            self.unmatched += 1
+
+    def add_truth(self, stamp: int, labels: np.ndarray) -> None:
+        rgb = self.images.pop(stamp, None)
+        if rgb is not None:
+            self._write(stamp, rgb, labels)
+            return
+        self.truth[stamp] = labels
+        while len(self.truth) > _PENDING_EXPORT:
+            self.truth.popitem(last=False)
+
+    def finish(self) -> None:
+        self.unmatched += len(self.images)   # frames whose truth never came are not exported
+        self.images.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# process_bag
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_stamp(stamp_ns: int) -> str:
+    sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
+    return f"{sec}.{nsec:09d}"
+
+
+def _p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+def _prepare_output(out_path: Path, overwrite: bool) -> tuple[Path, Path]:
+    """(temporary folder next to OUT, the bag path inside it)."""
+    if out_path.exists() and not overwrite:
+        raise BagProcessingError(f"output {str(out_path)!r} exists; choose another path or "
+                                 "pass --overwrite")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".partial",
+                                dir=out_path.parent))
+    return tmp, tmp / out_path.name
+
+
+def _commit(bag: Path, out_path: Path, tmp: Path) -> None:
+    if out_path.exists():  # --overwrite: replace only now that the new bag is complete
+        old = tmp / ".replaced"
+        os.replace(out_path, old)
+    os.replace(bag, out_path)
+
+
+def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | str | None = None,
+                backend: str = "auto", image_topic: str | None = None,
+                camera_info_topic: str | None = None, odom_topic: str | None = None,
+                truth_topic: str | None = None, overlay: bool = False,
+                settings: SpraySettings = SpraySettings(), target_frame: str = "base_link",
+                export_frames: Path | str | None = None, csv_path: Path | str | None = None,
+                storage: str | None = None, overwrite: bool = False,
+                progress: Callable[[int, int], None] | None = None,
+                segmenter: Any = None) -> Report:
+    """Process ``in_path`` into a new bag at ``out_path`` (module docstring). ``storage``:
+    ``"sqlite3"`` or ``"mcap"`` (None: as the input). ``progress(done, total)`` is called after
+    every message. ``segmenter``: an already loaded :class:`~crop_weed_seg.segmenter.Segmenter`
+    to use instead of loading ``model_dir`` on ``backend`` (None: the shipped default model).
+    ``export_frames``: also write the frames (and ground truth) in the folder layout there.
+    Raises BagProcessingError (bad bag, topics, output exists) or ConfigError (options)."""
+    in_path, out_path = Path(in_path), Path(out_path)
+    if storage is not None and storage not in STORAGES:
+        raise ConfigError(f"storage {storage!r} is not one of {', '.join(STORAGES)}")
+    if in_path.resolve() == out_path.resolve():
+        raise BagProcessingError(f"output {str(out_path)!r} is the input bag")
+    started = time.perf_counter()
+    reader = open_reader(in_path)
+    try:
+        in_storage = storage_of(in_path)
+        out_storage = storage or (in_storage if in_storage in STORAGES else "mcap")
+        topics = select_topics(reader.connections, in_path, image_topic, camera_info_topic,
+                               odom_topic, truth_topic, find_truth=export_frames is not None)
+        outputs = [topics.output("labels"), topics.output("spray_targets")] + \
+            ([topics.output("overlay")] if overlay else [])
+        existing = {c.topic for c in reader.connections}
+        clash = [t for t in outputs if t in existing]
+        if clash:
+            raise BagProcessingError(f"bag {str(in_path)!r} already has the output topic(s) "
+                                     f"{', '.join(clash)} (was it processed already?)")
+        if segmenter is None:
+            from .segmenter import Segmenter
+
+            if model_dir is None:
+                model_dir = Path(__file__).resolve().parents[1] / "models" / "default"
+            segmenter = Segmenter(Path(model_dir), backend)
+        tmp, bag = _prepare_output(out_path, overwrite)
+        try:
+            report = _run(reader, in_path, bag, out_storage, topics, outputs, segmenter,
+                          overlay, settings, target_frame, export_frames, csv_path, progress)
+            _commit(bag, out_path, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        reader.close()
+    report.output = str(out_path)
+    report.total_s = time.perf_counter() - started
+    return report
+
+
+def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics,
+         outputs: list[str], segmenter: Any, overlay: bool, settings: SpraySettings,
+         target_frame: str, export_frames: Path | str | None, csv_path: Path | str | None,
+         progress: Callable[[int, int], None] | None) -> Report:
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from .visualize import overlay as blend
+
+    ts = typestore()
+    build = _Builder(ts, target_frame)
+    pipeline = TargetPipeline()
+    report = Report(str(in_path), "", out_storage, topics,
+                    backend=str(getattr(getattr(segmenter, "backend", None), "name", "")))
+    exporter = _Exporter(Path(export_frames), topics.truth is not None) \
+        if export_frames is not None else None
+    times: dict[str, list[float]] = {s: [] for s in STAGES}
+    rows: list[list[Any]] = []
+    skipped: Counter[str] = Counter()
+    bad_odom = 0
+    total = int(reader.message_count or 0)
+    plugin = StoragePlugin.MCAP if out_storage == "mcap" else StoragePlugin.SQLITE3
+
+    def skip(category: str, reason: str, stamp: int, t_ns: int) -> None:
+        skipped[category] += 1
+        report.skip_examples.setdefault(category, reason)
+        rows.append([_fmt_stamp(stamp), t_ns, f"skipped ({category}): {reason}"] + [""] * 9)
+
+    try:
+        writer_cm = Writer(bag, version=9, storage_plugin=plugin)
+    except Exception as exc:
+        raise BagProcessingError(f"cannot create the output bag {str(bag)!r}: {exc}") from None
+    with writer_cm as writer:
+        out_conns = {}
+        for c in reader.connections:
+            try:
+                out_conns[c.id] = writer.add_connection(
+                    c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest,
+                    serialization_format=c.ext.serialization_format,
+                    offered_qos_profiles=c.ext.offered_qos_profiles)
+            except Exception as exc:
+                raise BagProcessingError(f"bag {str(in_path)!r}: cannot copy connection "
+                                         f"{c.topic} ({c.msgtype}): {exc}") from None
+        c_labels = writer.add_connection(outputs[0], IMAGE_TYPE, typestore=ts)
+        c_cloud = writer.add_connection(outputs[1], POINTCLOUD_TYPE, typestore=ts)
+        c_overlay = writer.add_connection(outputs[2], IMAGE_TYPE, typestore=ts) \
+            if overlay else None
+
+        def write(conn: Any, t_ns: int, data: bytes) -> None:
+            writer.write(conn, t_ns, data)
+            report.messages_out += 1
+
+        for conn, t_ns, raw in iter_messages(reader, in_path):
+            report.messages_in += 1
+            write(out_conns[conn.id], t_ns, raw)
+            topic = conn.topic
+            if topic == topics.camera_info:
+                try:
+                    info = ts.deserialize_cdr(raw, conn.msgtype)
+                    pipeline.set_camera_info(info.k, info.d, int(info.width), int(info.height),
+                                             str(info.distortion_model))
+                except InvalidFrameError:
+                    pass  # counted in pipeline.counters["bad_camera_info"]
+                except Exception:
+                    pipeline.counters["bad_camera_info"] += 1
+            elif topic == topics.odom:
+                try:
+                    odo = ts.deserialize_cdr(raw, conn.msgtype)
+                    st = odo.header.stamp
+                    if not pipeline.speed.update(st.sec + st.nanosec * 1e-9,
+                                                 float(odo.twist.twist.linear.x),
+                                                 float(odo.twist.twist.linear.y)):
+                        bad_odom += 1
+                except Exception:
+                    bad_odom += 1
+            elif exporter is not None and topic == topics.truth:
+                try:
+                    msg = ts.deserialize_cdr(raw, conn.msgtype)
+                    st = msg.header.stamp
+                    exporter.add_truth(st.sec * 1_000_000_000 + st.nanosec,
+                                       decode_truth(msg, conn.msgtype))
+                except Exception:
+                    pass  # its frame is then not exported (counted as unmatched)
+            elif topic == topics.image:
+                report.frames += 1
+                stamp_ns = header_stamp_ns(raw)
+                if stamp_ns is None:
+                    stamp_ns = t_ns
+                stamp = stamp_ns * 1e-9
+                t0 = time.perf_counter()
+                try:
+                    msg = ts.deserialize_cdr(raw, conn.msgtype)
+                except Exception as exc:
+                    skip("deserialize", f"{type(exc).__name__}: {exc}", stamp_ns, t_ns)
+                    continue
+                try:
+                    frame, order = decode_image(msg, conn.msgtype)
+                except InvalidFrameError as exc:
+                    skip("decode", str(exc), stamp_ns, t_ns)
+                    continue
+                t1 = time.perf_counter()
+                try:
+                    result = segmenter.segment(frame, order, want_confidence=True)
+                except InvalidFrameError as exc:
+                    skip("segment", str(exc), stamp_ns, t_ns)
+                    continue
+                t2 = time.perf_counter()
+                records = pipeline.targets(result.labels, result.confidence, stamp, settings)
+                t3 = time.perf_counter()
+                write(c_labels, t_ns, build.image(msg.header, result.labels, "mono8"))
+                write(c_cloud, t_ns, build.cloud(msg.header, records))
+                rgb = to_rgb8(frame, order) if (c_overlay is not None or exporter) else None
+                if c_overlay is not None:
+                    bgr = cv2.cvtColor(blend(rgb, result.labels), cv2.COLOR_RGB2BGR)
+                    write(c_overlay, t_ns, build.image(msg.header, bgr, "bgr8"))
+                if exporter is not None:
+                    exporter.add_image(stamp_ns, rgb)
+                tm = result.timings
+                stage = {"decode_ms": (t1 - t0) * 1e3, "preprocess_ms": tm.preprocess_ms,
+                         "infer_ms": tm.infer_ms, "postprocess_ms": tm.postprocess_ms,
+                         "targets_ms": (t3 - t2) * 1e3}
+                for k, v in stage.items():
+                    times[k].append(v)
+                report.processed += 1
+                report.targets += len(records)
+                cov = result.coverage
+                rows.append([_fmt_stamp(stamp_ns), t_ns, "ok", f"{cov.get('soil', 0):.6f}",
+                             f"{cov.get('crop', 0):.6f}", f"{cov.get('weed', 0):.6f}",
+                             len(records)] + [f"{stage[k]:.3f}" for k in STAGES])
+            if progress is not None:
+                progress(report.messages_in, total)
+    if exporter is not None:
+        exporter.finish()
+        report.exported_images = exporter.written_images
+        report.exported_labels = exporter.written_labels
+        report.export_unmatched = exporter.unmatched
+    report.skipped = dict(skipped)
+    report.stages = {k: {"mean": float(np.mean(v)) if v else math.nan, "p95": _p95(v)}
+                     for k, v in times.items()}
+    report.counters = dict(pipeline.counters, bad_odometry=bad_odom)
+    if csv_path is not None:
+        from .image_files import write_bytes_atomic
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        w.writerows(rows)
+        write_bytes_atomic(csv_path, buf.getvalue().encode())
+    return report
