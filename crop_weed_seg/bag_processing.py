@@ -51,7 +51,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import ConfigError, CropWeedSegError, InvalidFrameError
+from .errors import BagError, ConfigError, InvalidFrameError
 from .ros.image_conversion import compressed_to_array, image_to_array
 from .spray.pipeline import SpraySettings, TargetPipeline
 from .spray.records import POINT_FIELDS, POINT_STEP, TARGET_DTYPE
@@ -77,7 +77,7 @@ STAGES = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_m
 _PENDING_EXPORT = 256   # frames waiting for their ground truth (or the truth for its frame)
 
 
-class BagProcessingError(CropWeedSegError):
+class BagProcessingError(BagError):
     """A bag cannot be read, written or processed; the message names the bag and the reason."""
 
 
@@ -121,15 +121,16 @@ def open_reader(path: Path | str) -> Any:
     if not path.exists():
         raise BagProcessingError(f"bag {str(path)!r} does not exist")
     if not is_bag_path(path):
-        raise BagProcessingError(f"{str(path)!r} is not a rosbag2: expected a folder with "
-                                 "metadata.yaml or a .mcap / .db3 file")
+        raise BagProcessingError(f"{str(path)!r} is not a rosbag2: a folder with a "
+                                 "metadata.yaml (this one has no metadata.yaml) or a .mcap / "
+                                 ".db3 file was expected")
     try:
         reader = Reader(path)
         reader.open()
         reader.connections  # noqa: B018 - some readers fail only here
     except Exception as exc:  # rosbags raises ReaderError, KeyError, YAML, sqlite errors, ...
-        raise BagProcessingError(f"bag {str(path)!r} cannot be read (sqlite3 or mcap rosbag2 "
-                                 f"expected): {type(exc).__name__}: {exc}") from None
+        raise BagProcessingError(f"bag {str(path)!r} is not a readable rosbag2 (sqlite3 or "
+                                 f"mcap): {type(exc).__name__}: {exc}") from None
     return reader
 
 

@@ -30,3 +30,8 @@ class InvalidFrameError(CropWeedSegError):
 
 class ConfigError(CropWeedSegError):
     """A command-line option or configuration value is out of its valid range."""
+
+
+class BagError(CropWeedSegError):
+    """A rosbag2 is missing, unreadable or holds something that cannot be used; the message
+    names the bag and the reason."""

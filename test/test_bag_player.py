@@ -256,7 +256,7 @@ def test_bad_bags_give_one_clear_error(tmp_path):
     with pytest.raises(BagError, match="is not a readable rosbag2"):
         BagPlayer(tmp_path / "notabag")
     (tmp_path / "file.txt").write_text("hello")
-    with pytest.raises(BagError, match="is not a readable rosbag2"):
+    with pytest.raises(BagError, match="is not a rosbag2: .* or a .mcap / .db3 file"):
         BagPlayer(tmp_path / "file.txt")
 
 

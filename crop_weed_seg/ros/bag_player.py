@@ -51,7 +51,7 @@ from typing import Any
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from crop_weed_seg.errors import ConfigError, CropWeedSegError
+from crop_weed_seg.errors import BagError, ConfigError, CropWeedSegError
 
 #: Default /clock publishing frequency while waiting between messages [Hz].
 DEFAULT_CLOCK_HZ = 100.0
@@ -61,10 +61,6 @@ QOS_CHOICES = ("reliable", "best_effort")
 
 #: ``on_publish(topic, bag_time_ns, pass_index, monotonic_time)`` after each data message.
 PublishCallback = Callable[[str, int, int, float], None]
-
-
-class BagError(CropWeedSegError):
-    """A bag is missing, not a rosbag2, or holds something the player cannot publish."""
 
 
 def message_class(msgtype: str, topic: str = "") -> type:
@@ -135,23 +131,8 @@ class _Topic:
 def open_bag(path: str | Path) -> Any:
     """An open ``rosbags.rosbag2.Reader``, or one BagError saying why the path is not a rosbag2
     (or why it cannot be read here)."""
-    try:
-        from rosbags.rosbag2 import Reader
-    except ImportError as exc:
-        raise BagError(f"reading bags needs the Python package rosbags ({exc}); "
-                       "pip install rosbags") from None
-    path = Path(path)
-    if not path.exists():
-        raise BagError(f"bag {str(path)!r} does not exist")
-    if path.is_dir() and not (path / "metadata.yaml").is_file():
-        raise BagError(f"{str(path)!r} is not a rosbag2 folder (it has no metadata.yaml)")
-    try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as exc:  # rosbags raises ReaderError, KeyError, YAML errors, ...
-        raise BagError(f"{str(path)!r} is not a readable rosbag2 (sqlite3 or mcap): "
-                       f"{type(exc).__name__}: {exc}") from None
-    return reader
+    from crop_weed_seg.bag_processing import open_reader
+    return open_reader(path)
 
 
 class BagPlayer:
