@@ -281,3 +281,21 @@ def test_parameter_table() -> None:
     with pytest.raises(ConfigError, match="margin_m"):
         build({**defaults(), "margin_m": -1.0})
     assert build({**defaults(), "default_speed_mps": 0.7})[1].default_speed_mps == 0.7
+
+
+def test_short_gaps_between_windows_are_bridged() -> None:
+    # two weeds in lane 6, 1 cm apart after their margins: one window; 5 cm apart: two
+    p = planner(bridge_gap_m=0.02)
+    p.add_targets(0.0, targets({"x": 0.30, "y": lane_y(6), "size_x": 0.02},
+                               {"x": 0.37, "y": lane_y(6), "size_x": 0.02},
+                               {"x": 0.51, "y": lane_y(6), "size_x": 0.02}), 0.0)
+    # intervals [0.27, 0.33], [0.34, 0.40], [0.48, 0.54]; the nozzle reaches x at t = x + 0.47
+    opened = [bool(p.nozzle_states(t)[6]) for t in np.arange(0.70, 1.05, 0.005)]
+    runs = np.diff(np.concatenate(([0], np.array(opened, int), [0])))
+    assert (runs == 1).sum() == 2          # the 1 cm gap bridged, the 8 cm gap not
+    q = planner(bridge_gap_m=0.0)
+    q.add_targets(0.0, targets({"x": 0.30, "y": lane_y(6), "size_x": 0.02},
+                               {"x": 0.37, "y": lane_y(6), "size_x": 0.02}), 0.0)
+    opened = [bool(q.nozzle_states(t)[6]) for t in np.arange(0.70, 0.90, 0.005)]
+    runs = np.diff(np.concatenate(([0], np.array(opened, int), [0])))
+    assert (runs == 1).sum() == 2          # without bridging the valve closes in between

@@ -31,6 +31,9 @@ Open and close times
     latency 0.03 s, margin 0.02 m, nozzle_x = −0.5 m, target x = 0.3 m, size_x = 0.04 m at
     τ = 0: interval [0.26, 0.34] m, open for 0.73 s < t <= 0.81 s. ``min_open_s`` > 0 keeps
     a lane open at least that long once it opened (valves that must not chatter).
+    ``bridge_gap_m`` keeps a lane open across a gap shorter than that between two of its
+    windows (pieces of one weed, neighbouring weeds): a valve that would close for a few
+    millimetres gains nothing and would give the weed a second dose.
 
 Targets
     Only classes in ``spray_classes``; lane −1 (and lanes outside the boom) are ignored. A
@@ -102,6 +105,7 @@ class PlannerConfig:
     spray_classes: tuple[int, ...] = (2,)
     max_target_age_s: float = 5.0
     min_open_s: float = 0.0
+    bridge_gap_m: float = 0.02
     default_speed_mps: float | None = None
 
     def __post_init__(self) -> None:
@@ -118,6 +122,7 @@ class PlannerConfig:
         number("stale_timeout_s", 0.0, 3600.0, low_open=True)
         number("max_target_age_s", 0.0, 3600.0, low_open=True)
         number("min_open_s", 0.0, 60.0)
+        number("bridge_gap_m", 0.0, 10.0)
         if self.default_speed_mps is not None:
             number("default_speed_mps", 0.0, 100.0, low_open=True)
         if self.mode not in MODES:
@@ -136,14 +141,15 @@ class PlannerConfig:
         object.__setattr__(self, "spray_classes", tuple(int(c) for c in classes))
 
 
-def merge_intervals(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Sorted union of closed intervals; touching or overlapping intervals become one.
-    Empty (s_open > s_close) or non-finite intervals are left out."""
+def merge_intervals(intervals: Iterable[tuple[float, float]], gap: float = 0.0
+                    ) -> list[tuple[float, float]]:
+    """Sorted union of closed intervals; touching or overlapping intervals, and those less than
+    ``gap`` apart, become one. Empty (s_open > s_close) or non-finite intervals are left out."""
     items = sorted((float(a), float(b)) for a, b in intervals
                    if math.isfinite(a) and math.isfinite(b) and a <= b)
     merged: list[tuple[float, float]] = []
     for a, b in items:
-        if merged and a <= merged[-1][1]:
+        if merged and a <= merged[-1][1] + gap:
             if b > merged[-1][1]:
                 merged[-1] = (merged[-1][0], b)
         else:
@@ -408,6 +414,11 @@ class SprayPlanner:
             for tr in self._tracks.values():
                 if tr.s_open <= position <= tr.s_close:
                     states[tr.lanes.start:tr.lanes.stop] = True
+            if cfg.bridge_gap_m > 0:   # stay open across short gaps between two windows
+                for lane in np.flatnonzero(~states):
+                    w = self.windows(int(lane))
+                    states[lane] = any(a[1] < position < b[0] and b[0] - a[1] < cfg.bridge_gap_m
+                                       for a, b in zip(w, w[1:]))
             if cfg.min_open_s > 0:
                 opened = states & ~self._last_states
                 self._hold_until[opened] = t + cfg.min_open_s

@@ -53,6 +53,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.0, high=10.0),
     ParamSpec("min_open_s", 0.0, "Once open, a nozzle stays open at least this long [s]; "
               "0 disables.", low=0.0, high=60.0),
+    ParamSpec("bridge_gap_m", 0.02, "A nozzle stays open across a gap shorter than this "
+              "between two of its windows [m] (no valve chatter, no second dose of one weed).",
+              low=0.0, high=10.0),
     ParamSpec("spray_classes", [2], "Class ids (model.yaml) whose targets are sprayed.",
               low=0, high=254),
     ParamSpec("max_target_age_s", 5.0, "Targets whose image stamp is older than this (node "
@@ -97,6 +100,7 @@ def build(values: dict[str, Any]) -> tuple[Boom, PlannerConfig]:
                            spray_classes=tuple(int(c) for c in v["spray_classes"]),
                            max_target_age_s=float(v["max_target_age_s"]),
                            min_open_s=float(v["min_open_s"]),
+                           bridge_gap_m=float(v["bridge_gap_m"]),
                            default_speed_mps=default_speed if default_speed > 0 else None)
     return boom, config
 
