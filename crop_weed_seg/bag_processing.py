@@ -659,7 +659,8 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                     skip("segment", str(exc), stamp_ns, t_ns)
                     continue
                 t2 = time.perf_counter()
-                records = pipeline.targets(result.labels, result.confidence, stamp, settings)
+                records = pipeline.targets(result.labels_model, result.confidence_model, stamp,
+                                           settings, result.labels.shape)
                 t3 = time.perf_counter()
                 write(c_labels, t_ns, build.image(msg.header, result.labels, "mono8"))
                 write(c_cloud, t_ns, build.cloud(msg.header, records))

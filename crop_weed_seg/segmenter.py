@@ -50,6 +50,10 @@ class SegmentationResult:
     confidence: np.ndarray | None
     coverage: dict[str, float]
     timings: Timings
+    #: the same maps at the model's resolution (what the network saw; labels at camera
+    #: resolution are their nearest-neighbour upsampling): cheaper for per-blob work
+    labels_model: np.ndarray | None = None
+    confidence_model: np.ndarray | None = None
 
 
 class Segmenter:
@@ -128,7 +132,8 @@ class Segmenter:
         conf = map_to_frame(conf_small, frame_hw) if want_confidence else None
         t3 = time.perf_counter()
         return SegmentationResult(full, conf, coverage, Timings(
-            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+            self._labels_small.copy(), conf_small.copy())
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Labels of an RGB frame (the :class:`Predictor` interface used by eval)."""

@@ -3,8 +3,9 @@
     python -m crop_weed_seg.ros.node_benchmark --size 640x480 --rate 30 --duration 30
 
 Starts ``segmenter_node`` in a subprocess (the package's Fast DDS profile in its environment),
-publishes ``bgr8`` frames at ``--rate`` Hz stamped with the wall clock, and receives ``labels``
-in this process. Reports labels/s, latency (labels received minus image stamp: the whole path
+publishes ``bgr8`` frames at ``--rate`` Hz stamped with the wall clock, with a ``camera_info``
+for each (so spray targets are made on the ground, as on a robot), and receives ``labels`` in
+this process. Reports labels/s, latency (labels received minus image stamp: the whole path
 through DDS, conversion, inference and publishing), and from the node's ``/diagnostics`` its
 inference time and its overhead (per frame: publish time minus stamp minus inference, i.e. DDS
 in, waiting for the worker, conversion, pre/postprocessing, publishing), and the node's resident
@@ -28,7 +29,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from crop_weed_seg.image_files import read_rgb
 from crop_weed_seg.ros.image_conversion import array_to_image
@@ -67,6 +68,8 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
     diag: list[dict[str, str]] = []
     try:
         pub = node.create_publisher(Image, "/bench/image", qos_profile_sensor_data)
+        info_pub = node.create_publisher(CameraInfo, "/bench/camera_info",
+                                         qos_profile_sensor_data)
 
         def on_labels(msg: Image) -> None:
             received.append((time.time(), msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
@@ -89,6 +92,12 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
         bgr = _frame(width, height)
         msg = array_to_image(bgr, "bgr8")
         msg.header.frame_id = "camera"
+        # a camera whose ground footprint is about 1 mm/px at 0.8 m, so spray targets are
+        # extracted on the ground as on a robot
+        f = 800.0 * width / 640.0
+        info = CameraInfo(width=width, height=height, distortion_model="plumb_bob",
+                          k=[f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0],
+                          d=[0.0] * 5)
         period = 1.0 / rate
         start = time.monotonic()
         next_t = start
@@ -102,6 +111,8 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
                 msg.header.stamp.sec = int(wall)
                 msg.header.stamp.nanosec = int((wall % 1.0) * 1e9)
                 pub.publish(msg)
+                info.header.stamp = msg.header.stamp
+                info_pub.publish(info)
                 sent += now - start >= warmup
                 next_t += period
             if now >= next_rss:
@@ -139,6 +150,8 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
         "node_overhead_p50_ms": node_value("overhead_p50_ms"),
         "node_overhead_p95_ms": node_value("overhead_p95_ms"),
         "node_dropped_frames": node_value("dropped_frames"),
+        "node_geometry": last.get("geometry"),
+        "node_targets_last_frame": node_value("targets_last_frame"),
         "rss_mb_first": rss_run[0] if rss_run else None,
         "rss_mb_last": rss_run[-1] if rss_run else None,
         "rss_mb_max": max(rss_run) if rss_run else None,

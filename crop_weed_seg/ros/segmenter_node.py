@@ -269,7 +269,7 @@ class SegmenterNode(Node):
             frame, order = image_to_array(msg)
         convert_ms = (time.perf_counter() - t0) * 1e3
         want_conf = self.pub_confidence.get_subscription_count() > 0
-        result = self.segmenter.segment(frame, order, want_confidence=True)  # targets need it
+        result = self.segmenter.segment(frame, order, want_confidence=want_conf)
 
         t1 = time.perf_counter()
         header = msg.header
@@ -283,7 +283,8 @@ class SegmenterNode(Node):
                             float(self._param("overlay_alpha")), palette=PALETTE_BGR)
             self.pub_overlay.publish(array_to_image(blend, "bgr8", header))
             self.published["overlay"] += 1
-        self._publish_targets(header, result.labels, result.confidence)
+        self._publish_targets(header, result.labels_model, result.confidence_model,
+                              result.labels.shape)
         publish_ms = (time.perf_counter() - t1) * 1e3
 
         latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
@@ -292,8 +293,8 @@ class SegmenterNode(Node):
                                    convert_ms + timings.preprocess_ms, timings.infer_ms,
                                    timings.postprocess_ms + publish_ms)
 
-    def _publish_targets(self, header: Any, labels: np.ndarray,
-                         confidence: np.ndarray | None) -> None:
+    def _publish_targets(self, header: Any, labels: np.ndarray, confidence: np.ndarray | None,
+                         frame_size: tuple[int, int]) -> None:
         """``spray_targets`` for every processed frame (empty when none, or when the frame is
         too old to spray from), ``spray_markers`` while subscribed."""
         settings = self._spray_settings()
@@ -306,7 +307,8 @@ class SegmenterNode(Node):
                 "no spray targets from it", throttle_duration_sec=5.0)
         else:
             with self._spray_lock:
-                records = self.spray.targets(labels, confidence, _stamp_s(header), settings)
+                records = self.spray.targets(labels, confidence, _stamp_s(header), settings,
+                                             frame_size)
             if self.spray.geometry_source == "none":
                 self.get_logger().warning(
                     "no ground geometry (no camera_info, hfov_deg 0, or a size mismatch): "

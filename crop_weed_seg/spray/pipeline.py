@@ -164,10 +164,19 @@ class TargetPipeline:
         return self._travel
 
     def targets(self, labels: np.ndarray, confidence: np.ndarray | None, stamp_s: float,
-                settings: SpraySettings) -> np.ndarray:
+                settings: SpraySettings, frame_size: tuple[int, int] | None = None
+                ) -> np.ndarray:
+        """Targets of one frame. ``labels``/``confidence`` may be at a lower resolution than
+        the camera image (the model's: the camera-resolution labels are only their upsampling,
+        and blobs, buffers and ground maps cost a fraction there); ``frame_size`` (H, W) is then
+        the camera image's size: the camera model is scaled to the maps, and the pixel fields
+        and pixel-area threshold of the targets are given in camera pixels."""
         h, w = labels.shape
+        fh, fw = frame_size or (h, w)
         speed, _ = self.speed.at(stamp_s, settings.odom_timeout_s, settings.default_speed_mps)
-        intr = self._intrinsics(h, w, settings)
+        intr = self._intrinsics(fh, fw, settings)
+        if intr is not None and (fh, fw) != (h, w):
+            intr = intr.scaled_to(w, h)
         key = (settings, intr)
         if key != self._key:
             projector = GroundProjector(intr, settings.mount()) if intr is not None else None
@@ -179,7 +188,8 @@ class TargetPipeline:
         assert self._extractor is not None and self._tracker is not None
         if intr is None:
             self.counters["frames_without_geometry"] += 1
-        records = self._extractor.extract(labels, confidence, speed)
+        records = self._extractor.extract(labels, confidence, speed,
+                                          pixel_scale=(fh / h, fw / w))
         if intr is None or len(records) == 0:
             self._advance(stamp_s, speed)
             return records if len(records) else empty_targets(0)

@@ -583,6 +583,7 @@ def perceive(fld: SimField, camera: SimCamera, boom: Boom, drive: Drive, segment
     trk = tracker if tracker is not None else _default_tracker(tracker_gate_m)
     odo = odometry or Odometry(drive.speed_mps)
     out = []
+    scaled: dict[tuple[int, ...], GroundProjector] = {}
     t_render = t_seg = t_chain = 0.0
     frames = drive_frames(fld, camera, drive, seed)
     while True:
@@ -592,14 +593,23 @@ def perceive(fld: SimField, camera: SimCamera, boom: Boom, drive: Drive, segment
         t_render += t1 - t0
         if fr is None:
             break
+        projector = camera.projector
         if segmenter is None:
             labels, conf = fr.labels, np.ones(fr.labels.shape, np.float32)
         else:
             res = segmenter.segment(fr.rgb, "RGB")
             labels, conf = res.labels, res.confidence
+            if getattr(res, "labels_model", None) is not None:
+                # as the node does: targets from the model-resolution maps, camera scaled
+                labels, conf = res.labels_model, res.confidence_model
+                key = labels.shape
+                if key not in scaled:
+                    scaled[key] = GroundProjector(
+                        camera.intrinsics.scaled_to(key[1], key[0]), projector.mount)
+                projector = scaled[key]
         t2 = time.perf_counter()
         speed = odo.reported_speed(fr.stamp_s)
-        recs = extract(labels, conf, camera.projector, boom, target_config, speed)
+        recs = extract(labels, conf, projector, boom, target_config, speed)
         recs = trk.update(recs, fr.travel_m)
         t3 = time.perf_counter()
         t_seg += t2 - t1

@@ -62,6 +62,14 @@ class TargetConfig:
             raise ConfigError(f"max_target_width_m {self.max_target_width_m} must be > 0")
 
 
+def _class_mask(labels: np.ndarray, classes: tuple[int, ...]) -> np.ndarray:
+    """uint8 mask (0/1) of the pixels whose label is one of ``classes`` (one class: a plain
+    comparison, several times faster than ``np.isin``)."""
+    if len(classes) == 1:
+        return (labels == classes[0]).view(np.uint8)
+    return np.isin(labels, classes).astype(np.uint8)
+
+
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
@@ -112,9 +120,12 @@ class TargetExtractor:
         return self._maps[key]
 
     def extract(self, labels: np.ndarray, confidence: np.ndarray | None,
-                speed_mps: float | None = None) -> np.ndarray:
+                speed_mps: float | None = None,
+                pixel_scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
         """Target records (``records.TARGET_DTYPE``) for one frame. ``confidence`` (H, W) is the
-        max class probability in [0, 1] (uint8 x 255 is accepted); None counts as 1."""
+        max class probability in [0, 1] (uint8 x 255 is accepted); None counts as 1.
+        ``pixel_scale`` (rows, cols): camera pixels per label pixel, when the labels are at a
+        lower resolution than the camera image (u, v and ``min_area_px`` are camera pixels)."""
         cfg = self.config
         if labels.ndim != 2:
             raise InvalidFrameError(f"labels must be (H, W), got {labels.shape}")
@@ -124,13 +135,13 @@ class TargetExtractor:
                                     "differ in size")
         maps = self._ground_maps(h, w) if self.projector is not None else None
 
-        mask = np.isin(labels, cfg.spray_classes).astype(np.uint8)
+        mask = _class_mask(labels, cfg.spray_classes)
         if cfg.opening_px > 0:
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disk(cfg.opening_px))
         if cfg.closing_px > 0:
             mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disk(cfg.closing_px))
         if cfg.protect_classes and cfg.crop_buffer_m >= 0 and maps is not None:
-            protect = np.isin(labels, cfg.protect_classes).astype(np.uint8)
+            protect = _class_mask(labels, cfg.protect_classes)
             radius = int(round(cfg.crop_buffer_m / maps.mpp_center))
             if radius > 0:
                 protect = cv2.dilate(protect, _disk(radius))
@@ -141,14 +152,15 @@ class TargetExtractor:
                 touching = np.unique(comp[(protect > 0) & (mask > 0)])
                 mask[np.isin(comp, touching[touching > 0])] = 0
 
-        n, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        n, comp = cv2.connectedComponents(mask, connectivity=8)
         if n <= 1:
             return empty_targets(0)
         conf = None
         if confidence is not None:
             conf = confidence.astype(np.float32) / (255.0 if confidence.dtype == np.uint8
                                                     else 1.0)
-        rows, cols = np.nonzero(comp)
+        points = cv2.findNonZero(mask).reshape(-1, 2)  # x, y; faster than np.nonzero
+        cols, rows = points[:, 0].astype(np.intp), points[:, 1].astype(np.intp)
         ids = comp[rows, cols]
         pieces = ids.astype(np.int64) - 1           # components 1..n-1 -> pieces 0..n-2
         if maps is not None:
@@ -169,8 +181,9 @@ class TargetExtractor:
             return np.bincount(pieces, weights=values, minlength=count) / npx
 
         out = empty_targets(count)
-        out["u"] = mean(cols.astype(np.float64))
-        out["v"] = mean(rows.astype(np.float64))
+        sy, sx = pixel_scale
+        out["u"] = (mean(cols.astype(np.float64)) + 0.5) * sx - 0.5
+        out["v"] = (mean(rows.astype(np.float64)) + 0.5) * sy - 0.5
         out["confidence"] = mean(conf[rows, cols]) if conf is not None else 1.0
         # the class of a piece: that of one of its pixels that is really a sprayed class (the
         # closing adds soil pixels between leaves); a piece made only of such gap pixels goes
@@ -199,7 +212,7 @@ class TargetExtractor:
         else:
             for name in ("x", "y", "size_x", "size_y", "area"):
                 out[name] = np.nan
-            keep = npx >= cfg.min_area_px
+            keep = npx * sy * sx >= cfg.min_area_px
         keep &= (out["confidence"] >= cfg.min_confidence) & has_class
         return out[keep]
 
