@@ -125,7 +125,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("min_area_px", 30,
               "Targets smaller than this many pixels are dropped when the geometry is unknown.",
               low=0, high=1000000),
-    ParamSpec("crop_buffer_m", 0.01,
+    ParamSpec("crop_buffer_m", 0.005,
               "Distance on the ground around protected classes that is never sprayed.",
               low=0.0, high=1.0),
     ParamSpec("crop_protection", "trim",

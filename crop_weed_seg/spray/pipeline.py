@@ -31,7 +31,7 @@ class SpraySettings:
     min_confidence: float = 0.5
     min_area_m2: float = 4e-5
     min_area_px: int = 30
-    crop_buffer_m: float = 0.01
+    crop_buffer_m: float = 0.005
     crop_protection: str = "trim"
     camera_x_m: float = 0.0
     camera_y_m: float = 0.0

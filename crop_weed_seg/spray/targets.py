@@ -41,7 +41,7 @@ class TargetConfig:
     min_confidence: float = 0.5
     min_area_m2: float = 4e-5        # 40 mm², a seedling of about 7 mm across
     min_area_px: int = 30            # used when the geometry is unknown
-    crop_buffer_m: float = 0.01
+    crop_buffer_m: float = 0.005
     crop_protection: str = "trim"
     opening_px: int = 1
     closing_px: int = 2
