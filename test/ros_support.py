@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from rclpy.context import Context
@@ -99,3 +100,37 @@ def spin_until(node_or_executor: Node | Executor, predicate: Callable[[], bool],
 def python_module_command(module: str, *args: str) -> list[str]:
     """``[python, -m, module, *args]`` with this test's interpreter."""
     return [sys.executable, "-m", module, *args]
+
+
+def parameter_value(value: object) -> Any:
+    """An ``rcl_interfaces/ParameterValue`` for a Python value (bool, int, float, list of int,
+    or anything else as a string)."""
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, list):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER_ARRAY,
+                              integer_array_value=value)
+    return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+
+
+def set_parameters(node: Node, executor: Executor, node_name: str, timeout: float = 20.0,
+                   **values: object) -> list[Any]:
+    """Call ``<node_name>/set_parameters`` (a fully qualified node name) and return the
+    per-parameter results (``successful``, ``reason``)."""
+    from rcl_interfaces.msg import Parameter
+    from rcl_interfaces.srv import SetParameters
+    client = node.create_client(SetParameters, f"{node_name}/set_parameters")
+    try:
+        assert spin_until(executor, client.service_is_ready, timeout), \
+            f"{node_name}/set_parameters is not available"
+        future = client.call_async(SetParameters.Request(
+            parameters=[Parameter(name=k, value=parameter_value(v)) for k, v in values.items()]))
+        assert spin_until(executor, future.done, timeout), f"{node_name}: no answer"
+        return list(future.result().results)
+    finally:
+        node.destroy_client(client)

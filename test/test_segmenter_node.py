@@ -15,8 +15,6 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -32,7 +30,7 @@ from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount,  
                                           GroundProjector)
 from node_harness import NodeProcess, Probe, fill, frame_message, key, labels_array, stamp  # noqa: E402,E501
 from node_harness import _values  # noqa: E402
-from ros_support import ros_context  # noqa: E402
+from ros_support import ros_context, set_parameters  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((REPO / "samples" / "field" / "images").glob("*.png"))
@@ -73,23 +71,7 @@ def probe(context: object, node: NodeProcess) -> Iterator[Probe]:
 
 
 def _set_parameters(probe: Probe, **values: object) -> list:
-    client = probe.node.create_client(SetParameters, "/seg/crop_weed_seg/set_parameters")
-    assert probe.spin_until(client.service_is_ready, 20.0)
-    params = []
-    for name, value in values.items():
-        if isinstance(value, bool):
-            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-        elif isinstance(value, float):
-            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-        elif isinstance(value, int):
-            pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-        else:
-            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
-        params.append(Parameter(name=name, value=pv))
-    future = client.call_async(SetParameters.Request(parameters=params))
-    assert probe.spin_until(future.done, 20.0)
-    probe.node.destroy_client(client)
-    return future.result().results
+    return set_parameters(probe.node, probe.executor, "/seg/crop_weed_seg", **values)
 
 
 def test_labels_keep_the_input_header_and_resolution(probe: Probe, frames: list,

@@ -22,8 +22,6 @@ pytest.importorskip("rclpy")
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -34,7 +32,8 @@ from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME  # noqa: E402
 from crop_weed_seg.spray.geometry import Boom  # noqa: E402
 from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, empty_targets  # noqa: E402
 from node_harness import NodeProcess  # noqa: E402
-from ros_support import python_module_command, ros_context, ros_env, spin_until  # noqa: E402
+from ros_support import (python_module_command, ros_context, ros_env, set_parameters,  # noqa: E402
+                         spin_until)
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 DATATYPES = {"<f4": PointField.FLOAT32, "<u2": PointField.UINT16, "<i2": PointField.INT16,
@@ -150,24 +149,7 @@ class Probe:
             assert time.monotonic() < deadline, f"no nozzle_states stamped {stamp_ns} ns"
 
     def set_parameters(self, **values: Any) -> list[Any]:
-        client = self.node.create_client(SetParameters, f"{self.ns}/spray_planner/set_parameters")
-        assert self.spin_until(client.service_is_ready, 20.0)
-        params = []
-        for name, value in values.items():
-            if isinstance(value, float):
-                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-            elif isinstance(value, int):
-                pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-            elif isinstance(value, list):
-                pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER_ARRAY,
-                                    integer_array_value=value)
-            else:
-                pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
-            params.append(Parameter(name=name, value=pv))
-        future = client.call_async(SetParameters.Request(parameters=params))
-        assert self.spin_until(future.done, 20.0)
-        self.node.destroy_client(client)
-        return list(future.result().results)
+        return set_parameters(self.node, self.executor, f"{self.ns}/spray_planner", **values)
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=0)
