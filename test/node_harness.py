@@ -72,6 +72,14 @@ class NodeProcess:
         self._log_file.close()
         return self.proc.returncode
 
+    def stop_cleanly(self, sig: int = signal.SIGINT) -> str:
+        """Stop the node and assert a clean exit (code 0, no traceback); return its output."""
+        code = self.stop(sig)
+        out = self.output()
+        assert code == 0, f"{self.log.name}: exit code {code} on signal {sig}:\n{out}"
+        assert "Traceback" not in out, out
+        return out
+
 
 class Probe:
     """Publishes frames to ``<ns>/image`` and keeps what the node sends back, by stamp."""
