@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.classes import CROP, WEED
+from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
 from crop_weed_seg.spray.records import empty_targets
 from crop_weed_seg.spray.simulator import (
@@ -73,6 +74,30 @@ def test_generated_field_ground_truth_matches_the_mosaic():
         covered[p.row0:p.row0 + p.mask.shape[0], p.col0:p.col0 + p.mask.shape[1]] |= p.mask
     assert np.array_equal(covered, fld.labels > 0)  # and all vegetation belongs to a plant
     json.dumps(fld.ground_truth_json())
+
+
+def _distance_to_nearest_crop(fld):
+    crops = np.array([(p.x, p.y) for p in fld.plants if p.class_id == CROP])
+    return np.array([np.hypot(*(crops - (p.x, p.y)).T).min()
+                     for p in fld.plants if p.class_id == WEED])
+
+
+def test_weed_placement_shares_move_weeds_towards_the_crops():
+    base = dict(length_m=3.0, width_m=0.8, gsd_mm=3.0, weeds_per_m2=25)
+    touching = generate_field(FieldConfig(**base, weed_touching_crop_prob=1.0,
+                                          weed_in_row_prob=0.0), seed=5)
+    anywhere = generate_field(FieldConfig(**base, weed_touching_crop_prob=0.0,
+                                          weed_in_row_prob=0.0), seed=5)
+    near, far = _distance_to_nearest_crop(touching), _distance_to_nearest_crop(anywhere)
+    assert len(near) > 20 and len(far) > 20
+    assert near.max() < 0.12                 # every weed within a crop plant's reach
+    assert np.median(far) > 2 * np.median(near)
+
+
+@pytest.mark.parametrize("touching,in_row", [(-0.1, 0.2), (0.7, 0.5), (0.2, 1.5)])
+def test_bad_weed_placement_shares_are_refused(touching, in_row):
+    with pytest.raises(ConfigError, match="placement shares"):
+        FieldConfig(weed_touching_crop_prob=touching, weed_in_row_prob=in_row).validate()
 
 
 def test_field_and_frames_are_deterministic_for_a_seed():

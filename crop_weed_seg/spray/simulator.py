@@ -88,6 +88,10 @@ class FieldConfig:
             raise ConfigError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         if self.weeds_per_m2 < 0:
             raise ConfigError("weeds_per_m2 must not be negative")
+        p_touch, p_row = self.weed_touching_crop_prob, self.weed_in_row_prob
+        if not (0.0 <= p_touch <= 1.0 and 0.0 <= p_row <= 1.0 and p_touch + p_row <= 1.0):
+            raise ConfigError("weed placement shares must lie in [0, 1] and sum to at most 1, "
+                              f"got touching {p_touch}, in row {p_row}")
         return self
 
 

@@ -22,6 +22,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--width-m", type=float, default=1.0, help="field strip width [m]")
     p.add_argument("--gsd-mm", type=float, default=1.0, help="orthomosaic resolution [mm/px]")
     p.add_argument("--weeds-per-m2", type=float, default=20.0, help="weed density")
+    p.add_argument("--weed-touching-crop", type=float, default=0.15,
+                   help="share of weeds placed touching a crop plant")
+    p.add_argument("--weed-in-row", type=float, default=0.25,
+                   help="share of weeds placed in a crop row (the rest anywhere)")
     p.add_argument("--preset", default="train", help="synthetic preset for plant looks")
     p.add_argument("--speed", type=float, action="append", help="ground speed [m/s], repeatable "
                    "(default 0.5 1 2 3)")
@@ -150,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         fld = generate_field(FieldConfig(length_m=args.length_m, width_m=args.width_m,
                                          gsd_mm=args.gsd_mm, preset=args.preset,
-                                         weeds_per_m2=args.weeds_per_m2), seed=args.seed)
+                                         weeds_per_m2=args.weeds_per_m2,
+                                         weed_touching_crop_prob=args.weed_touching_crop,
+                                         weed_in_row_prob=args.weed_in_row), seed=args.seed)
         t_field = time.perf_counter() - t0
         camera = SimCamera(GroundProjector(CameraIntrinsics.from_fov(w, h, args.hfov_deg),
                                            CameraMount(0.0, 0.0, args.camera_height_m,
