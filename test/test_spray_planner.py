@@ -34,7 +34,9 @@ def lane_y(lane: int) -> float:
 
 
 def planner(**config) -> SprayPlanner:
-    p = SprayPlanner(BOOM, PlannerConfig(**{"stale_timeout_s": 100.0, **config}))
+    # One odometry update, extrapolated: no odometry timeout unless a test asks for one.
+    p = SprayPlanner(BOOM, PlannerConfig(**{"stale_timeout_s": 100.0, "odom_timeout_s": 0.0,
+                                            **config}))
     p.update_odometry(0.0, 1.0)
     return p
 
@@ -215,6 +217,55 @@ def test_no_odometry_keeps_nozzles_shut_unless_a_default_speed_is_set() -> None:
     assert p.nozzle_states(0.80)[4] and not p.nozzle_states(0.82)[4]
 
 
+@pytest.mark.parametrize("policy", ["off", "blanket"])
+def test_lost_odometry_applies_the_failure_policy_until_it_is_back(policy: str) -> None:
+    # 1 m/s from t = 0; the weed's window is 0.73 <= t <= 0.81 (test above)
+    p = planner(odom_timeout_s=0.5, failure_policy=policy)
+    p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(4)}), 0.0)
+    assert not p.nozzle_states(0.4).any() and p.applied() == "spot"
+    lost = p.nozzle_states(0.75)                  # last odometry 0.75 s ago: lost
+    assert (lost == (policy == "blanket")).all()
+    assert p.applied() == f"failure_policy:{policy}" and p.status()["odometry_lost"] is True
+    assert p.counters["odometry_timeouts"] == 1
+    p.nozzle_states(0.76)
+    assert p.counters["odometry_timeouts"] == 1   # one loss, counted once
+    p.update_odometry(0.76, 1.0)                  # back: the plan applies again
+    states = p.nozzle_states(0.77)
+    assert states[4] and states.sum() == 1 and p.applied() == "spot"
+    assert p.status()["odometry_lost"] is False
+    p.nozzle_states(1.5)
+    assert p.counters["odometry_timeouts"] == 2
+
+
+def test_odometry_timeout_zero_extrapolates_the_last_speed() -> None:
+    p = planner(odom_timeout_s=0.0)
+    p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(4)}), 0.0)
+    assert p.nozzle_states(0.77)[4] and p.counters["odometry_timeouts"] == 0
+
+
+def _stopped_over_a_weed(**config) -> SprayPlanner:
+    # 1 m/s until t = 0.78, then standing: the nozzle line stays inside the weed's window
+    p = planner(**config)
+    p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(4)}), 0.0)
+    assert p.nozzle_states(0.77)[4]
+    p.update_odometry(0.78, 0.0)
+    return p
+
+
+def test_a_standing_robot_does_not_keep_spraying() -> None:
+    assert _stopped_over_a_weed(min_speed_mps=0.0).nozzle_states(5.0)[4]   # without the cut-off
+    p = _stopped_over_a_weed()                                             # default 5 cm/s
+    assert not p.nozzle_states(5.0).any() and p.applied() == "standing"
+    p.update_odometry(5.0, 0.04)                  # creeping below the cut-off
+    assert not p.nozzle_states(5.1).any()
+    p.update_odometry(5.2, 1.0)                   # moving again: the rest of the window
+    assert p.nozzle_states(5.21)[4] and p.applied() == "spot"
+    # standing also overrides a blanket failure policy; the explicit blanket mode it does not
+    q = _stopped_over_a_weed(failure_policy="blanket")
+    assert not q.nozzle_states(200.0).any() and q.applied() == "standing"
+    assert _stopped_over_a_weed(mode="blanket").nozzle_states(5.0).all()
+
+
 def test_min_open_time_holds_a_short_window() -> None:
     p = planner(min_open_s=0.2)
     p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(4)}), 0.0)
@@ -256,7 +307,9 @@ def test_config_validation_names_the_field() -> None:
                           ({"spray_classes": (2, -1)}, "spray_classes"),
                           ({"max_target_age_s": 0}, "max_target_age_s"),
                           ({"min_open_s": -1.0}, "min_open_s"),
-                          ({"default_speed_mps": 0.0}, "default_speed_mps")]:
+                          ({"default_speed_mps": 0.0}, "default_speed_mps"),
+                          ({"odom_timeout_s": -1.0}, "odom_timeout_s"),
+                          ({"min_speed_mps": math.nan}, "min_speed_mps")]:
         with pytest.raises(ConfigError, match=field):
             PlannerConfig(**kwargs)
     assert PlannerConfig(spray_classes=[2, 3]).spray_classes == (2, 3)
@@ -269,7 +322,7 @@ def test_parameter_table() -> None:
     for name in ("nozzle_count", "nozzle_spacing_m", "boom_center_y_m", "nozzle_offset_m",
                  "camera_x_m", "valve_latency_s", "margin_m", "mode", "failure_policy",
                  "stale_timeout_s", "rate_hz", "spray_classes", "default_speed_mps",
-                 "target_frame", "max_target_age_s"):
+                 "target_frame", "max_target_age_s", "odom_timeout_s", "min_speed_mps"):
         assert name in names
     boom, config = build(defaults())
     assert boom.nozzle_x == pytest.approx(-0.5) and boom.nozzle_count == 12

@@ -1,6 +1,6 @@
 """The spray_planner node in a subprocess, talked to over real ROS 2 topics (Fast DDS): a nozzle
 opens and closes at the predicted (sim) time, the failure policy when targets stop (also with the
-clock stopped), bad odometry, parameter validation, clean exit and fatal start-up errors.
+clock stopped), lost and bad odometry, parameter validation, clean exit and fatal start-up errors.
 
 Synchronisation is by messages with deadlines: the test drives ``/clock`` step by step and waits
 for the ``nozzle_states`` message stamped with each step; diagnostics show counters."""
@@ -211,6 +211,16 @@ def test_nozzle_opens_and_closes_at_the_predicted_time(probe: Probe) -> None:
             opened.append(round((t_ns - T0_NS) * 1e-9, 3))
     expected = [round(0.735 + 0.01 * i, 3) for i in range(8)]
     assert opened == expected
+
+
+def test_lost_odometry_applies_the_failure_policy(probe: Probe) -> None:
+    # The last odometry was stamped T0; 2.5 s later (odom_timeout_s 1 s) it is lost, while the
+    # targets (stale_timeout_s 60 s) are still fresh: failure policy blanket.
+    assert probe.state_at(T0_NS + 2_500_000_000) == [1.0] * 12
+    status, values = probe.diagnostic(lambda s, v: "odometry lost" in s.message)
+    assert status.level == DiagnosticStatus.WARN and "blanket" in status.message
+    assert values["odometry_lost"] == "True" and values["stale"] == "False"
+    assert values["odometry_timeouts"] == "1"
 
 
 def test_failure_policy_when_targets_stop_even_with_the_clock_stopped(probe: Probe) -> None:

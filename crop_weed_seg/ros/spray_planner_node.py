@@ -221,8 +221,14 @@ class SprayPlannerNode(Node):
             message = "bad input: " + ", ".join(f"{k}={snap[k]}" for k in BAD_INPUT)
         elif snap["applied"].startswith("failure_policy"):
             level = DiagnosticStatus.WARN
-            message = (f"spray_targets stale: failure policy {snap['failure_policy']} applied "
+            why = " and ".join(reason for flag, reason in
+                               ((snap["stale"], "spray_targets stale"),
+                                (snap["odometry_lost"], "odometry lost")) if flag)
+            message = (f"{why}: failure policy {snap['failure_policy']} applied "
                        f"(nozzles {'open' if snap['failure_policy'] == 'blanket' else 'shut'})")
+        elif snap["applied"] == "standing":
+            level = DiagnosticStatus.OK
+            message = f"standing (speed below min_speed_mps {snap['min_speed_mps']}): nozzles shut"
         elif snap["applied"] == "no_odometry":
             level = DiagnosticStatus.WARN
             message = "no odometry yet: nozzles shut"

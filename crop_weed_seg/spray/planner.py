@@ -52,12 +52,21 @@ Unknown speed
     (``targets_without_odometry``) and in ``spot`` mode every nozzle stays shut. Negative speeds
     (reversing) beyond :data:`REVERSE_TOLERANCE_MPS` are counted in ``bad_odometry`` and held
     as speed 0 (travel is never integrated backwards); NaN/Inf updates are counted and ignored.
+    Odometry that stops for longer than ``odom_timeout_s`` after it had started is *lost*: the
+    travel would be extrapolated with a speed nobody confirms, so ``failure_policy`` decides
+    until the next update (``odometry_timeouts`` counts the losses; 0 disables the check).
+
+Standing still
+    In ``spot`` mode every nozzle is shut while the known speed is below ``min_speed_mps``: a
+    robot that stops with a weed under a nozzle must not keep dosing that spot (and a stopped
+    robot must not blanket-spray one patch under ``failure_policy`` ``blanket``). The explicit
+    ``blanket`` mode is the operator's command and is not cut off.
 
 Modes and failure policy
     ``off``: every nozzle shut. ``blanket``: every nozzle open. ``spot``: as planned above,
     unless the target stream is stale (no accepted :meth:`add_targets` call, empty ones
-    included, for ``stale_timeout_s``, or none yet): then ``failure_policy`` decides, ``off``
-    (all shut) or ``blanket`` (all open).
+    included, for ``stale_timeout_s``, or none yet) or the odometry is lost: then
+    ``failure_policy`` decides, ``off`` (all shut) or ``blanket`` (all open).
 
 Times are seconds of one clock (the ROS node clock in the node). The planner is not
 thread-safe; the ROS node serialises calls.
@@ -107,6 +116,8 @@ class PlannerConfig:
     min_open_s: float = 0.0
     bridge_gap_m: float = 0.02
     default_speed_mps: float | None = None
+    odom_timeout_s: float = 1.0
+    min_speed_mps: float = 0.05
 
     def __post_init__(self) -> None:
         def number(name: str, low: float, high: float, low_open: bool = False) -> None:
@@ -123,6 +134,8 @@ class PlannerConfig:
         number("max_target_age_s", 0.0, 3600.0, low_open=True)
         number("min_open_s", 0.0, 60.0)
         number("bridge_gap_m", 0.0, 10.0)
+        number("odom_timeout_s", 0.0, 3600.0)
+        number("min_speed_mps", 0.0, 100.0)
         if self.default_speed_mps is not None:
             number("default_speed_mps", 0.0, 100.0, low_open=True)
         if self.mode not in MODES:
@@ -181,11 +194,12 @@ class SprayPlanner:
         self._last_targets: float | None = None   # receipt time of the last accepted call
         self._now = -math.inf                     # newest time the planner has been told
         self._stale = True
+        self._odometry_lost = False
         self.counters = {"accepted_messages": 0, "accepted_targets": 0, "ignored_targets": 0,
                          "rejected_messages": 0, "rejected_targets": 0,
                          "targets_without_odometry": 0, "evicted_targets": 0,
                          "odometry_updates": 0, "bad_odometry": 0, "late_odometry": 0,
-                         "clock_resets": 0}
+                         "clock_resets": 0, "odometry_timeouts": 0}
 
     # ----------------------------------------------------------------------- configuration
     def reconfigure(self, boom: Boom | None = None, config: PlannerConfig | None = None) -> None:
@@ -384,6 +398,11 @@ class SprayPlanner:
     def stored_intervals(self) -> int:
         return sum(len(items) for items in self._untracked) + len(self._tracks)
 
+    def odometry_lost(self, t: float) -> bool:
+        """Odometry had started and its newest update is more than ``odom_timeout_s`` old."""
+        timeout = self.config.odom_timeout_s
+        return timeout > 0 and bool(self._times) and t - self._times[-1] > timeout
+
     # ------------------------------------------------------------------------------ output
     def is_stale(self, t: float) -> bool:
         """No accepted :meth:`add_targets` call for ``stale_timeout_s`` (or none yet)."""
@@ -396,6 +415,11 @@ class SprayPlanner:
         cfg = self.config
         n = self.boom.nozzle_count
         self._stale = self.is_stale(t) if stale is None else bool(stale)
+        lost = self.odometry_lost(t)
+        if lost and not self._odometry_lost:
+            self.counters["odometry_timeouts"] += 1
+        self._odometry_lost = lost
+        speed = self.speed(t)
         position = self.nozzle_position(t)
         if position is not None:
             # Drop what the nozzle line itself has passed (not the latency-projected position,
@@ -403,7 +427,9 @@ class SprayPlanner:
             self._drop_passed(self.travel(t) + self.boom.nozzle_x)
         if cfg.mode != "spot":
             states = np.full(n, cfg.mode == "blanket")
-        elif self._stale:
+        elif speed is not None and speed < cfg.min_speed_mps:
+            states = np.zeros(n, bool)
+        elif self._stale or lost:
             states = np.full(n, cfg.failure_policy == "blanket")
         elif position is None:
             states = np.zeros(n, bool)
@@ -427,10 +453,15 @@ class SprayPlanner:
         return states.copy()
 
     def applied(self) -> str:
-        """What decides the nozzles now: the mode, ``failure_policy:<p>``, or ``no_odometry``."""
+        """What decides the nozzles now (as of the last :meth:`nozzle_states` call): the mode,
+        ``standing`` (below ``min_speed_mps``), ``failure_policy:<p>`` (targets stale or
+        odometry lost), or ``no_odometry``."""
         if self.config.mode != "spot":
             return self.config.mode
-        if self._stale:
+        speed = self.speed(self._now) if math.isfinite(self._now) else self.speed()
+        if speed is not None and speed < self.config.min_speed_mps:
+            return "standing"
+        if self._stale or self._odometry_lost:
             return f"failure_policy:{self.config.failure_policy}"
         if not self.has_odometry and self.config.default_speed_mps is None:
             return "no_odometry"
@@ -442,7 +473,9 @@ class SprayPlanner:
         travel = self.travel(t) if math.isfinite(t) else None
         status: dict[str, Any] = {
             "mode": self.config.mode, "failure_policy": self.config.failure_policy,
-            "stale": self._stale, "applied": self.applied(),
+            "min_speed_mps": self.config.min_speed_mps,
+            "stale": self._stale, "odometry_lost": self._odometry_lost,
+            "applied": self.applied(),
             "stored_intervals": self.stored_intervals, "tracks": len(self._tracks),
             "open_nozzles": int(self._last_states.sum()),
             "odometry": self.has_odometry, "speed_mps": self.speed(),

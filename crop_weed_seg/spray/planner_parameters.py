@@ -60,6 +60,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0, high=254),
     ParamSpec("max_target_age_s", 5.0, "Targets whose image stamp is older than this (node "
               "clock) are rejected and counted.", low=0.01, high=3600.0),
+    ParamSpec("odom_timeout_s", 1.0, "Odometry that had started and then stays silent this "
+              "long is lost: failure_policy applies until it is back [s]; 0 disables.",
+              low=0.0, high=3600.0),
+    ParamSpec("min_speed_mps", 0.05, "In spot mode every nozzle is shut below this ground speed "
+              "(a standing robot does not keep dosing one spot) [m/s]; 0 disables.",
+              low=0.0, high=100.0),
     ParamSpec("default_speed_mps", -1.0, "Ground speed assumed until the first 'odom' message "
               "[m/s]; <= 0 means none: in spot mode the nozzles stay shut without odometry.",
               low=-1.0, high=100.0),
@@ -101,6 +107,8 @@ def build(values: dict[str, Any]) -> tuple[Boom, PlannerConfig]:
                            max_target_age_s=float(v["max_target_age_s"]),
                            min_open_s=float(v["min_open_s"]),
                            bridge_gap_m=float(v["bridge_gap_m"]),
+                           odom_timeout_s=float(v["odom_timeout_s"]),
+                           min_speed_mps=float(v["min_speed_mps"]),
                            default_speed_mps=default_speed if default_speed > 0 else None)
     return boom, config
 
