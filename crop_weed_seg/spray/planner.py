@@ -195,6 +195,7 @@ class SprayPlanner:
         self._now = -math.inf                     # newest time the planner has been told
         self._stale = True
         self._odometry_lost = False
+        self._standing = False
         self.counters = {"accepted_messages": 0, "accepted_targets": 0, "ignored_targets": 0,
                          "rejected_messages": 0, "rejected_targets": 0,
                          "targets_without_odometry": 0, "evicted_targets": 0,
@@ -420,6 +421,7 @@ class SprayPlanner:
             self.counters["odometry_timeouts"] += 1
         self._odometry_lost = lost
         speed = self.speed(t)
+        self._standing = speed is not None and speed < cfg.min_speed_mps
         position = self.nozzle_position(t)
         if position is not None:
             # Drop what the nozzle line itself has passed (not the latency-projected position,
@@ -427,7 +429,7 @@ class SprayPlanner:
             self._drop_passed(self.travel(t) + self.boom.nozzle_x)
         if cfg.mode != "spot":
             states = np.full(n, cfg.mode == "blanket")
-        elif speed is not None and speed < cfg.min_speed_mps:
+        elif self._standing:
             states = np.zeros(n, bool)
         elif self._stale or lost:
             states = np.full(n, cfg.failure_policy == "blanket")
@@ -458,8 +460,7 @@ class SprayPlanner:
         odometry lost), or ``no_odometry``."""
         if self.config.mode != "spot":
             return self.config.mode
-        speed = self.speed(self._now) if math.isfinite(self._now) else self.speed()
-        if speed is not None and speed < self.config.min_speed_mps:
+        if self._standing:
             return "standing"
         if self._stale or self._odometry_lost:
             return f"failure_policy:{self.config.failure_policy}"
