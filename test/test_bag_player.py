@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
 
-from crop_weed_seg.ros.bag_player import BagError, BagPlayer, main, split_ros_args
+from crop_weed_seg.ros.bag_player import (BagError, BagPlayer, main, recorded_latched,
+                                          split_ros_args)
 from ros_support import REPO, python_module_command, ros_context, ros_env, spin_until
 
 SAMPLE_BAG = REPO / "test" / "data" / "sample_bag"
@@ -188,6 +190,60 @@ def test_topics_and_remaps(bag, ctx):
     spin_until(rec.node, lambda: False, timeout=0.2)  # anything stray would arrive now
     assert rec.raw[INFO] == []
     assert player.counts == {"/remapped/image": N}
+
+
+def _qos(durability):
+    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                    QosReliability, QosTime)
+    return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, getattr(QosDurability, durability),
+               QosTime(0, 0), QosTime(0, 0), QosLiveliness.AUTOMATIC, QosTime(0, 0), False)
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP],
+                         ids=["sqlite3", "mcap"])
+def test_latched_topics_reach_late_subscribers(tmp_path, ctx, storage):
+    """A topic recorded from a transient-local publisher is replayed transient-local: a
+    subscriber that joins after the player published still gets it; a volatile one does not."""
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    latched, volatile = "/test_bag/static_info", "/test_bag/info"
+    with Writer(tmp_path / "bag", version=9, storage_plugin=storage) as writer:
+        c_latched = writer.add_connection(latched, "std_msgs/msg/String", typestore=ts,
+                                          offered_qos_profiles=[_qos("TRANSIENT_LOCAL")])
+        c_volatile = writer.add_connection(volatile, "std_msgs/msg/String", typestore=ts,
+                                           offered_qos_profiles=[_qos("VOLATILE")])
+        for conn, text in ((c_latched, "static"), (c_volatile, "volatile")):
+            raw = bytes(ts.serialize_cdr(ts.types["std_msgs/msg/String"](data=text),
+                                         conn.msgtype))
+            writer.write(conn, START_NS, raw)
+    player = BagPlayer(tmp_path / "bag", context=ctx, rate=0)
+    try:
+        durability = {t: player._pubs[t].qos_profile.durability for t in (latched, volatile)}
+        assert durability == {latched: DurabilityPolicy.TRANSIENT_LOCAL,
+                              volatile: DurabilityPolicy.VOLATILE}
+        player.play()                       # nobody listens yet
+        node = rclpy.create_node("late_listener", context=ctx)
+        got: dict[str, list[str]] = {latched: [], volatile: []}
+        late = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        node.create_subscription(String, latched, lambda m: got[latched].append(m.data), late)
+        node.create_subscription(String, volatile, lambda m: got[volatile].append(m.data),
+                                 RELIABLE)
+        assert spin_until(node, lambda: got[latched] == ["static"], timeout=10)
+        spin_until(node, lambda: False, timeout=0.3)
+        assert got == {latched: ["static"], volatile: []}
+        node.destroy_node()
+    finally:
+        player.close()
+
+
+@pytest.mark.parametrize("profiles, latched", [
+    ("- history: 3\n  depth: 0\n  reliability: 1\n  durability: 1\n", True),   # rosbag2 YAML
+    ("- history: 3\n  depth: 0\n  reliability: 1\n  durability: 2\n", False),
+    ("", False), (None, False)])
+def test_latched_from_metadata_text(profiles, latched):
+    from types import SimpleNamespace
+    conn = SimpleNamespace(ext=SimpleNamespace(offered_qos_profiles=profiles))
+    assert recorded_latched([conn]) is latched
 
 
 def test_loop_twice_keeps_the_clock_going(bag, ctx):

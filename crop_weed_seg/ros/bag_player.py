@@ -17,7 +17,11 @@ this player, built on the pure-Python ``rosbags`` reader and rclpy:
   pass ``p`` plays bag time ``t`` at clock ``t + p * loop_period_ns``. The published messages
   are unchanged, so their header stamps repeat the recorded ones on every pass;
 - ``wait_for_subscribers``: before the first message, wait (bounded) until every data publisher
-  has a matched subscription so the first frames are not lost to discovery.
+  has a matched subscription so the first frames are not lost to discovery;
+- topics recorded from a transient-local ("latched") publisher (``offered_qos_profiles`` in the
+  bag's metadata: ``/tf_static``, a latched ``camera_info`` or map) are published reliable and
+  transient-local, so a node that starts after the message went out still receives it, as
+  ``ros2 bag play`` does; every other topic gets the ``qos`` choice.
 
 The clock mapping (:attr:`BagPlayer.start_monotonic`, :attr:`BagPlayer.start_wall_time`,
 :attr:`BagPlayer.bag_start_ns`, :attr:`BagPlayer.rate`, :meth:`BagPlayer.clock_ns`,
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import re
 import signal
 import sys
 import threading
@@ -112,6 +117,29 @@ def data_qos(kind: str, depth: int = 10) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def latched_qos(depth: int = 10) -> QoSProfile:
+    """QoS of topics recorded from transient-local publishers: reliable, transient local."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def recorded_latched(connections: Sequence[Any]) -> bool:
+    """Whether any recorded publisher of a topic offered transient-local durability. rosbags
+    gives ``offered_qos_profiles`` as Qos tuples; older metadata may hold it as YAML text."""
+    for conn in connections:
+        profiles = getattr(conn.ext, "offered_qos_profiles", None) or []
+        if isinstance(profiles, str):
+            if re.search(r"durability:\s*(1|transient_local)\b", profiles, re.IGNORECASE):
+                return True
+            continue
+        for qos in profiles:
+            durability = getattr(qos, "durability", None)
+            if durability is not None and getattr(durability, "name", "") == "TRANSIENT_LOCAL":
+                return True
+    return False
+
+
 def clock_qos() -> QoSProfile:
     """QoS of ``/clock``: keep-last 1 like rclcpp's ClockQoS, but reliable so that reliable
     subscribers match too (a reliable writer also serves best-effort readers)."""
@@ -126,6 +154,7 @@ class _Topic:
     out: str  # published as (after remaps)
     msgtype: str
     count: int
+    latched: bool = False
 
 
 def open_bag(path: str | Path) -> Any:
@@ -205,9 +234,10 @@ class BagPlayer:
             node = rclpy.create_node("bag_player", context=context)
         self.node = node
         self._pubs = {}
-        profile = data_qos(qos, depth)
+        profile, latched = data_qos(qos, depth), latched_qos(depth)
         for t in self._topics:
-            self._pubs[t.name] = node.create_publisher(self._classes[t.name], t.out, profile)
+            self._pubs[t.name] = node.create_publisher(self._classes[t.name], t.out,
+                                                       latched if t.latched else profile)
         self._clock_pub = None
         if clock_hz is not None:
             from rosgraph_msgs.msg import Clock
@@ -253,7 +283,8 @@ class BagPlayer:
                 if fmt != "cdr":
                     raise BagError(f"topic {name} in {self.path} is serialised as {fmt!r}; "
                                    "only cdr can be published")
-            self._topics.append(_Topic(name, remaps.get(name, name), info.msgtype, info.msgcount))
+            self._topics.append(_Topic(name, remaps.get(name, name), info.msgtype, info.msgcount,
+                                       recorded_latched(info.connections)))
         outs = [t.out for t in self._topics]
         dup = {o for o in outs if outs.count(o) > 1}
         if dup:
