@@ -118,10 +118,11 @@ def data_qos(kind: str, depth: int = 10) -> QoSProfile:
 
 
 def latched_qos(depth: int = 10) -> QoSProfile:
-    """QoS of topics recorded from transient-local publishers: reliable, transient local."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    """QoS of topics recorded from transient-local publishers: the ``reliable`` data QoS, but
+    transient local."""
+    profile = data_qos("reliable", depth)
+    profile.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    return profile
 
 
 def recorded_latched(connections: Sequence[Any]) -> bool:
