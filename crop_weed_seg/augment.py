@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .classes import IGNORE_INDEX
+from .data import corruptions
 from .errors import ConfigError, InvalidFrameError
 
 PAD_MODES: tuple[str, ...] = ("reflect", "zeros")
@@ -44,6 +45,11 @@ class AugmentConfig:
     noise_std: Gaussian noise with a standard deviation drawn uniformly from [0, noise_std]
         (in 0..255 units); 0 disables.
     pad_mode: "reflect" (mirror, no edge repeat) or "zeros" for image padding.
+    kelvin_range: (min, max) colour temperature of the light under a fixed 6500 K white
+        balance, drawn uniformly in mired (1e6 / K); None disables.
+    exposure_ev: exposure change drawn uniformly from [-x, x] stops (linear light); 0 disables.
+    jpeg_prob: probability of JPEG compression at a quality drawn from [15, 60].
+    motion_blur_prob: probability of linear motion blur of 3-11 px at a random angle.
     """
 
     crop_size: tuple[int, int] | None = None
@@ -58,6 +64,10 @@ class AugmentConfig:
     blur_prob: float = 0.1
     noise_std: float = 3.0
     pad_mode: str = "reflect"
+    kelvin_range: tuple[float, float] | None = None
+    exposure_ev: float = 0.0
+    jpeg_prob: float = 0.0
+    motion_blur_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size is not None:
@@ -193,6 +203,25 @@ def _photometric(image: np.ndarray, config: AugmentConfig,
     if config.blur_prob > 0 and rng.random() < config.blur_prob:
         blur_k = 3 if rng.random() < 0.5 else 5
     noise_sigma = float(rng.uniform(0.0, config.noise_std)) if config.noise_std > 0 else 0.0
+    # Camera effects (added later; drawn after the original ones so that configs without them
+    # keep their exact random stream).
+    kelvin = None
+    if config.kelvin_range is not None:
+        lo, hi = (1e6 / k for k in config.kelvin_range)
+        kelvin = 1e6 / float(rng.uniform(min(lo, hi), max(lo, hi)))
+    ev = float(rng.uniform(-config.exposure_ev, config.exposure_ev)) \
+        if config.exposure_ev > 0 else 0.0
+    jpeg_q = int(rng.integers(15, 61)) \
+        if config.jpeg_prob > 0 and rng.random() < config.jpeg_prob else 0
+    motion = (float(rng.uniform(3, 11)), float(rng.uniform(0, 180))) \
+        if config.motion_blur_prob > 0 and rng.random() < config.motion_blur_prob else None
+
+    if kelvin is not None:
+        image = corruptions.colour_temperature(image, kelvin)
+    if ev != 0.0:
+        image = corruptions.exposure(image, ev)
+    if motion is not None:
+        image = corruptions.motion_blur(image, *motion)
 
     if s != 1.0:
         grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
@@ -216,6 +245,8 @@ def _photometric(image: np.ndarray, config: AugmentConfig,
         codes = np.frombuffer(rng.bytes(image.size), dtype=np.uint8).reshape(image.shape)
         noise = cv2.LUT(codes, _NORMAL_QUANTILES * np.float32(noise_sigma))
         image = cv2.add(image, noise, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+    if jpeg_q:
+        image = corruptions.jpeg(image, jpeg_q)
     return image
 
 

@@ -19,3 +19,17 @@ PALETTE_RGB: np.ndarray = np.array(
     ],
     dtype=np.uint8,
 )
+
+#: Label-only id for "plant, crop or weed unknown" (partial labels such as EWS's wheat/soil
+#: masks, or a team's quick plant masks). Never predicted: the loss supervises
+#: P(crop) + P(weed) on these pixels, and the metrics count them for vegetation IoU only.
+VEGETATION = 3
+
+#: What a class map may send a source class to (``classes.yaml``), and the label id it becomes.
+LABEL_TARGETS: dict[str, int] = {
+    "soil": SOIL,
+    "crop": CROP,
+    "weed": WEED,
+    "vegetation": VEGETATION,
+    "ignore": IGNORE_INDEX,
+}

@@ -706,8 +706,24 @@ class ClassicalSegmenter:
         return self.predict_with_rows(rgb)[0]
 
 
+class ExgOtsuVegetation:
+    """The plainest baseline for the soil/plant boundary, as a user writes it in three lines:
+    Excess Green ``2G - R - B`` on the 0..255 values (clipped at 0), Otsu's threshold per image
+    (not clamped), no opening, no rows. Every plant pixel is labelled crop, so only its
+    vegetation IoU means anything."""
+
+    name = "exg-otsu"
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        f = _check_rgb(rgb).astype(np.int16)
+        u8 = np.clip(2 * f[:, :, 1] - f[:, :, 0] - f[:, :, 2], 0, 255).astype(np.uint8)
+        _, mask = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        return (mask.astype(np.uint8) * np.uint8(CROP)).astype(np.uint8)
+
+
 __all__ = [
     "ClassicalConfig",
+    "ExgOtsuVegetation",
     "ClassicalSegmenter",
     "EXG_THRESHOLD_BOUNDS",
     "EXHSV_SATURATION_BOUNDS",

@@ -1,9 +1,31 @@
-"""Readers for the three on-disk dataset layouts this package trains and evaluates on.
+"""Readers for the on-disk dataset layouts this package trains and evaluates on.
 
 Every reader yields ``(rgb, labels)`` pairs: ``rgb`` is (H, W, 3) uint8 in RGB order and
-``labels`` is (H, W) uint8 holding class ids 0 soil, 1 crop, 2 weed, or 255 ("ignore").
+``labels`` is (H, W) uint8 holding class ids 0 soil, 1 crop, 2 weed, 3 vegetation (a plant,
+crop or weed unknown: partial labels) or 255 ("ignore").
 
-Layouts (``detect_layout`` tells them apart, ``open_dataset`` opens one):
+``open_dataset`` also opens a dataset description (a ``.yaml`` file: root, format, class map,
+fixed splits; :mod:`crop_weed_seg.data.description`) and ``open_source`` a ``PATH[:SPLIT]``
+text as the command line gives it.
+
+Layouts (``detect_layout`` tells them apart, ``open_dataset`` opens one); the formats that name
+their classes their own way take a class map (:mod:`crop_weed_seg.data.class_map`:
+``classes.yaml`` beside the data, ``--classes``, or the description's ``classes:``):
+
+``colour-mask``
+    ``images/<stem>.jpg|png`` and ``labels/<stem>.png`` (or ``masks/``) painted one colour per
+    class (:mod:`crop_weed_seg.data.colour_masks`); detected when the class map names colours.
+``supervisely``
+    A Supervisely project: ``meta.json``, ``<dataset>/img`` and ``<dataset>/ann``
+    (:mod:`crop_weed_seg.data.supervisely`); the dataset folders are its splits.
+``cvat``
+    A CVAT "Segmentation mask 1.1" export: ``labelmap.txt`` (class names and colours),
+    ``SegmentationClass/<stem>.png`` and ``JPEGImages/<stem>.jpg|png``
+    (:mod:`crop_weed_seg.data.cvat`); the ``ImageSets/Segmentation/<split>.txt`` files are its
+    splits, ``split=None`` every image with a mask.
+``labelme``
+    A folder of LabelMe ``<stem>.json`` files (polygons, rectangles, circles, lines) naming
+    their images by ``imagePath`` (:mod:`crop_weed_seg.data.labelme`); no split of its own.
 
 ``folder``
     ``images/<stem>.png|jpg|jpeg`` and ``labels/<stem>.png`` (single channel class ids, 8 or
@@ -26,7 +48,6 @@ message names the file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,25 +55,21 @@ import numpy as np
 import yaml
 
 from .classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
+from .data import colour_masks, cvat, labelme, supervisely
+from .data.class_map import ClassMap, find_class_map
+from .data.description import is_description, load_description
+from .data.sample import Sample, visible_files
 from .errors import ConfigError, DatasetError
 from .image_files import read_id_image, read_rgb
 
-LAYOUTS: tuple[str, ...] = ("folder", "phenobench", "cwfid")
+LAYOUTS: tuple[str, ...] = ("folder", "phenobench", "cwfid", "colour-mask", "supervisely", "cvat",
+                           "labelme")
 FOLDER_IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 PHENOBENCH_SPLITS: tuple[str, ...] = ("train", "val")
 CWFID_SPLITS: tuple[str, ...] = ("train", "test")
 CWFID_SPLIT_FILE = "train_test_split.yaml"
 
 _CWFID_IMAGE_RE = re.compile(r"^(\d+)_image\.png$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image and its label file. ``stem`` is unique within a dataset."""
-
-    stem: str
-    image_path: Path
-    label_path: Path
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +123,7 @@ _PHENOBENCH_DECODER = _IdDecoder(
 def _decode_cwfid(path: Path) -> np.ndarray:
     """Colour-coded CWFID annotation -> (H, W) uint8 class ids (never 255)."""
     try:
-        rgb = read_rgb(path)
+        rgb = read_rgb(path, upright=False)
     except DatasetError as exc:
         raise DatasetError(str(exc).replace("cannot read image", "cannot read annotation")) from exc
     r = rgb[:, :, 0]
@@ -136,14 +153,26 @@ class SegmentationDataset:
     {0, 1, 2, 255}. Samples are sorted by stem.
     """
 
-    def __init__(self, root: Path, layout: str, split: str | None, samples: list[Sample]) -> None:
-        if layout not in _DECODERS:
+    def __init__(self, root: Path, layout: str, split: str | None, samples: list[Sample],
+                 decode: Callable[[Path], np.ndarray] | None = None) -> None:
+        if decode is None and layout not in _DECODERS:
             raise ConfigError(f"unknown dataset layout {layout!r}; valid: {', '.join(LAYOUTS)}")
         self.root = Path(root)
         self.layout = layout
         self.split = split
         self.samples: list[Sample] = sorted(samples, key=lambda s: s.stem)
-        self._decode = _DECODERS[layout]
+        self._decode = decode if decode is not None else _DECODERS[layout]
+        #: Where the data came from (a description file, a licence), for model cards.
+        self.description: dict[str, object] = {}
+
+    def subset(self, indices: "np.ndarray | list[int]",
+               split: str | None = None) -> "SegmentationDataset":
+        """The samples at ``indices`` (in this dataset's order), same decoder and layout."""
+        view = SegmentationDataset(self.root, self.layout, split if split is not None
+                                   else self.split, [self.samples[int(i)] for i in indices],
+                                   self._decode)
+        view.description = dict(self.description)
+        return view
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -197,8 +226,7 @@ def _require_dir(path: Path, layout: str, what: str) -> None:
         raise DatasetError(f"{path}: folder not found; the {layout} layout expects {what}")
 
 
-def _visible_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+_visible_files = visible_files
 
 
 def _check_root(root: Path) -> None:
@@ -334,26 +362,54 @@ _LISTERS: dict[str, Callable[[Path, str | None], list[Sample]]] = {
     "folder": _list_folder,
     "phenobench": _list_phenobench,
     "cwfid": _list_cwfid,
+    "colour-mask": colour_masks.list_samples,
+    "supervisely": supervisely.list_samples,
+    "cvat": cvat.list_samples,
+    "labelme": labelme.list_samples,
+}
+
+#: Formats whose labels need a class map: layout -> decoder factory (class map, root).
+_MAPPED_DECODERS: dict[str, Callable[[ClassMap | None, Path], Callable[[Path], np.ndarray]]] = {
+    "colour-mask": colour_masks.decoder,
+    "supervisely": supervisely.decoder,
+    "cvat": cvat.decoder,
+    "labelme": labelme.decoder,
 }
 
 
-def detect_layout(root: Path | str) -> str:
-    """Tell which layout ``root`` holds: ``"folder"``, ``"phenobench"`` or ``"cwfid"``.
+def detect_layout(root: Path | str, class_map: ClassMap | None = None) -> str:
+    """Tell which layout ``root`` holds.
 
-    PhenoBench: ``train/images`` or ``val/images`` exists. CWFID: ``annotations/`` or
-    ``train_test_split.yaml`` exists. Folder: ``images/`` exists. Checked in that order.
+    Supervisely: ``meta.json`` and a ``<dataset>/ann`` folder. CVAT: ``labelmap.txt`` and
+    ``SegmentationClass/``. PhenoBench: ``train/images`` or ``val/images`` exists. CWFID:
+    ``annotations/`` or ``train_test_split.yaml`` exists. LabelMe: ``*.json`` files, the first
+    of which has a ``shapes`` key, and no ``images/``. Colour-mask: ``images/`` and ``labels/``
+    (or ``masks/``) with a class map that names colours (``class_map``, else ``classes.yaml``
+    in ``root``). Folder: ``images/`` exists. Checked in that order.
     """
     root = Path(root)
     _check_root(root)
+    if supervisely.is_project(root):
+        return "supervisely"
+    if cvat.is_export(root):
+        return "cvat"
     if any((root / s / "images").is_dir() for s in (*PHENOBENCH_SPLITS, "test")):
         return "phenobench"
     if (root / "annotations").is_dir() or (root / CWFID_SPLIT_FILE).is_file():
         return "cwfid"
+    if labelme.is_folder(root):
+        return "labelme"
     if (root / "images").is_dir():
+        if class_map is None:
+            class_map = find_class_map(root, None)
+        if class_map is not None and class_map.colours and colour_masks.label_folder(root):
+            return "colour-mask"
         return "folder"
     raise DatasetError(
-        f"{root}: cannot tell the dataset layout; expected images/ + labels/ (folder), "
-        f"train/images + train/semantics (phenobench) or images/ + annotations/ + "
+        f"{root}: cannot tell the dataset layout; expected images/ + labels/ (folder, or "
+        f"colour-mask with a classes.yaml naming colours), meta.json + <dataset>/ann "
+        f"(supervisely), labelmap.txt + SegmentationClass/ (cvat), LabelMe *.json files "
+        f"(labelme), train/images + train/semantics (phenobench) or images/ + annotations/ + "
         f"{CWFID_SPLIT_FILE} (cwfid)"
     )
 
@@ -366,17 +422,22 @@ def is_bag(root: Path | str) -> bool:
     return root.is_file() and root.suffix.lower() in (".mcap", ".db3")
 
 
-def open_dataset(root: Path | str, layout: str = "auto",
-                 split: str | None = None) -> SegmentationDataset:
+def open_dataset(root: Path | str, layout: str = "auto", split: str | None = None,
+                 classes: Path | str | ClassMap | None = None) -> SegmentationDataset:
     """List the samples of ``root`` in ``layout`` (``"auto"`` detects it) and ``split``.
 
-    A rosbag2 (``layout`` ``"bag"``, or detected by :func:`is_bag`) opens as a
+    ``root`` may be a dataset description (``.yaml``): its root, format, class map and
+    splits apply. A rosbag2 (``layout`` ``"bag"``, or detected by :func:`is_bag`) opens as a
     :class:`~crop_weed_seg.bag_dataset.BagDataset`: frames paired with its ``labels_truth`` topic.
+    ``classes`` is a class map (or its file) for the formats that need one; without it
+    ``classes.yaml`` in ``root`` is used when present.
 
     Raises ``DatasetError`` for a missing root or folder, an image without a label, or no
     images at all; ``ConfigError`` for an unknown layout or a split the layout does not have.
     """
     root = Path(root)
+    if is_description(root):
+        return _open_description(root, split, classes)
     if layout == "bag" or (layout == "auto" and is_bag(root)):
         if split is not None:
             raise ConfigError(f"{root}: a bag has no splits; leave out --split")
@@ -387,10 +448,63 @@ def open_dataset(root: Path | str, layout: str = "auto",
         raise ConfigError(f"unknown dataset layout {layout!r}; valid: auto, bag, "
                           f"{', '.join(LAYOUTS)}")
     _check_root(root)
+    class_map = classes if isinstance(classes, ClassMap) else find_class_map(root, classes)
     if layout == "auto":
-        layout = detect_layout(root)
+        layout = detect_layout(root, class_map)
     samples = _LISTERS[layout](root, split)
-    return SegmentationDataset(root, layout, split, samples)
+    decode = _MAPPED_DECODERS[layout](class_map, root) if layout in _MAPPED_DECODERS else None
+    return SegmentationDataset(root, layout, split, samples, decode)
+
+
+def _open_description(path: Path, split: str | None,
+                      classes: Path | str | ClassMap | None) -> SegmentationDataset:
+    desc = load_description(path)
+    if not desc.root.is_dir():
+        raise DatasetError(f"{path}: its root {desc.root} is not a folder (edit root: in "
+                           f"{path.name}, relative to the file, or give the data folder itself)")
+    class_map = desc.class_map if classes is None else classes
+    native_split = split if not desc.splits else None
+    data = open_dataset(desc.root, desc.format, native_split, class_map)
+    data.description = {"description": str(path), "name": desc.name, "licence": desc.licence,
+                        "attribution": desc.attribution}
+    if not desc.splits or split is None:
+        return data
+    index = {s.stem: i for i, s in enumerate(data.samples)}
+    missing = [stem for stem in desc.stems(split) if stem not in index]
+    if missing:
+        raise DatasetError(f"{path}: split {split!r} lists {len(missing)} stems not found under "
+                           f"{desc.root}: {', '.join(missing[:5])}")
+    return data.subset([index[stem] for stem in desc.stems(split)], split)
+
+
+def parse_source(text: str | Path) -> tuple[Path, str | None, int]:
+    """``PATH[:SPLIT][@REPEAT]`` as given to ``--data`` -> (path, split, repeat).
+
+    A path that exists as given is taken whole (a colon in a real folder name stays).
+    ``REPEAT`` (a positive integer) weights a source in a training mix.
+    """
+    text = str(text)
+    repeat = 1
+    if "@" in text and not Path(text).exists():
+        text, _, count = text.rpartition("@")
+        try:
+            repeat = int(count)
+        except ValueError:
+            raise ConfigError(f"--data {text}@{count}: the repeat after @ must be an integer") \
+                from None
+        if repeat < 1:
+            raise ConfigError(f"--data {text}@{count}: the repeat after @ must be >= 1")
+    if ":" in text and not Path(text).exists():
+        path, _, split = text.rpartition(":")
+        return Path(path), split or None, repeat
+    return Path(text), None, repeat
+
+
+def open_source(text: str | Path, layout: str = "auto", split: str | None = None,
+                classes: Path | str | None = None) -> SegmentationDataset:
+    """Open ``PATH[:SPLIT]`` (a split in the text wins over ``split``)."""
+    path, text_split, _ = parse_source(text)
+    return open_dataset(path, layout, text_split if text_split is not None else split, classes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,20 +512,9 @@ def open_dataset(root: Path | str, layout: str = "auto",
 # --------------------------------------------------------------------------------------------
 
 
-def class_frequency_weights(dataset: SegmentationDataset, num_classes: int = NUM_CLASSES,
-                            max_images: int | None = None) -> np.ndarray:
-    """Loss weights per class from label pixel frequencies: (num_classes,) float32.
-
-    Uses the ENet scheme ``w_c = 1 / ln(1.02 + p_c)`` where ``p_c`` is the fraction of
-    labelled (non-255) pixels of class ``c``. Weights lie in (1 / ln(2.02), 1 / ln(1.02)]
-    i.e. about (1.42, 50.5]; a class with no pixels gets the cap 50.5, so all are finite.
-    Label ids >= ``num_classes`` (other than 255) are not counted.
-
-    ``max_images`` limits the count to that many labels, evenly spaced over the dataset.
-    Only label files are read. Raises ``DatasetError`` if no pixel is labelled.
-    """
-    if num_classes < 1:
-        raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
+def label_counts(dataset: SegmentationDataset, max_images: int | None = None) -> np.ndarray:
+    """Pixel count per label value (256,) int64 over the labels of ``dataset`` (only label
+    files are read); ``max_images`` limits it to that many, evenly spaced."""
     n = len(dataset)
     if max_images is not None:
         if max_images < 1:
@@ -422,11 +525,32 @@ def class_frequency_weights(dataset: SegmentationDataset, num_classes: int = NUM
     counts = np.zeros(256, dtype=np.int64)
     for index in indices:
         counts += np.bincount(dataset.load_label(int(index)).ravel(), minlength=256)
+    return counts
+
+
+def class_frequency_weights(dataset: "SegmentationDataset | list[SegmentationDataset]",
+                            num_classes: int = NUM_CLASSES,
+                            max_images: int | None = None) -> np.ndarray:
+    """Loss weights per class from label pixel frequencies: (num_classes,) float32.
+
+    Uses the ENet scheme ``w_c = 1 / ln(1.02 + p_c)`` where ``p_c`` is the fraction of
+    labelled (non-255) pixels of class ``c``. Weights lie in (1 / ln(2.02), 1 / ln(1.02)]
+    i.e. about (1.42, 50.5]; a class with no pixels gets the cap 50.5, so all are finite.
+    Label ids >= ``num_classes`` (255 ignore, 3 vegetation) are not counted. A list of
+    datasets is counted together (``max_images`` per dataset).
+
+    ``max_images`` limits the count to that many labels, evenly spaced over the dataset.
+    Only label files are read. Raises ``DatasetError`` if no pixel is labelled.
+    """
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
+    datasets = dataset if isinstance(dataset, list) else [dataset]
+    counts = sum((label_counts(d, max_images) for d in datasets), np.zeros(256, np.int64))
     class_counts = counts[:num_classes].astype(np.float64)
     total = class_counts.sum()
     if total <= 0:
         raise DatasetError(
-            f"{dataset.root}: no labelled pixels (all ignore) in {len(indices)} label images; "
+            f"{datasets[0].root}: no labelled pixels (all ignore) in the label images; "
             "cannot compute class weights"
         )
     freq = class_counts / total

@@ -17,7 +17,8 @@ from .classes import CLASS_NAMES, WEED
 from .backends import BackendOptions
 from .errors import ConfigError
 from .image_files import IMAGE_SUFFIXES, read_rgb, write_bytes_atomic, write_image_atomic
-from .segmenter import Segmenter, load_predictor
+from .segmenter import Segmenter
+from .tiling import TiledSegmenter, tiled_predictor
 from .visualize import overlay
 
 #: Weed blobs smaller than this share of the frame are not counted as plants (noise).
@@ -57,11 +58,15 @@ def coverage(labels: np.ndarray) -> dict[str, float]:
 
 
 def predict_files(model: str | Path, inputs: list[str], out: Path, progress: bool = False,
-                  backend: str = "auto", options: BackendOptions = BackendOptions()
+                  backend: str = "auto", options: BackendOptions = BackendOptions(),
+                  tiles: str = "auto", tile_scale: float | None = None
                   ) -> list[dict[str, Any]]:
-    """Segment every input image; write ``labels/``, ``overlays/``, ``stats.json``, ``stats.csv``
-    under ``out`` and return the per-image rows."""
-    predictor = load_predictor(model, backend, options)
+    """Segment every input image (read upright by its EXIF orientation); write ``labels/``,
+    ``overlays/``, ``stats.json``, ``stats.csv`` under ``out`` and return the per-image rows.
+
+    ``tiles`` (auto, off or RxC) and ``tile_scale``: photos much larger than the model input
+    are segmented as blended tiles (:mod:`crop_weed_seg.tiling`); each row says the grid."""
+    predictor = tiled_predictor(model, backend, options, tiles, tile_scale)
     paths = expand_inputs(inputs)
     rows: list[dict[str, Any]] = []
     iterator: Any = paths
@@ -73,8 +78,11 @@ def predict_files(model: str | Path, inputs: list[str], out: Path, progress: boo
         rgb = read_rgb(path)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        if isinstance(predictor, Segmenter):
+        grid = "1x1"
+        if isinstance(predictor, (Segmenter, TiledSegmenter)):
             result = predictor.segment(rgb, "RGB", want_confidence=False)
+            if isinstance(predictor, TiledSegmenter) and predictor.last_plan is not None:
+                grid = predictor.last_plan.grid
             labels, shares = result.labels, result.coverage
             timings = {"preprocess_ms": result.timings.preprocess_ms,
                        "infer_ms": result.timings.infer_ms,
@@ -86,7 +94,7 @@ def predict_files(model: str | Path, inputs: list[str], out: Path, progress: boo
         write_image_atomic(out / "labels" / f"{path.stem}.png", labels, rgb=False)
         write_image_atomic(out / "overlays" / f"{path.stem}.png", overlay(rgb, labels))
         rows.append({"image": str(path), "height": rgb.shape[0], "width": rgb.shape[1],
-                     "coverage": shares, "weed_count": count_weeds(labels),
+                     "tiles": grid, "coverage": shares, "weed_count": count_weeds(labels),
                      **{k: round(v, 3) for k, v in timings.items()}})
     write_bytes_atomic(out / "stats.json", (json.dumps(
         {"model": str(model), "images": rows}, indent=2) + "\n").encode())

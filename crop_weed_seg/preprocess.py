@@ -31,7 +31,8 @@ class InputSpec:
 
 def resize_to_input(frame: np.ndarray, spec: InputSpec, dst: np.ndarray | None = None
                     ) -> np.ndarray:
-    """Resize a frame (H, W[, C], uint8 or uint16) to ``spec.size``.
+    """Resize a frame (H, W[, C], uint8 or uint16) to ``spec.size`` (stretching it if its
+    aspect ratio differs; :func:`fit_to_input` keeps the aspect ratio).
 
     Shrinking by up to 2x per axis and enlarging use bilinear interpolation; shrinking by more
     goes bilinear to twice the target size, then an exact 2x2 box average (OpenCV's fast
@@ -39,9 +40,15 @@ def resize_to_input(frame: np.ndarray, spec: InputSpec, dst: np.ndarray | None =
     0.4 grey levels at 1920x1080) in a third of the time. Training and inference both call
     this function. ``dst`` (the target shape and dtype) is filled and returned when given.
     """
+    return resize_to(frame, spec.size, dst)
+
+
+def resize_to(frame: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Resize a frame (H, W[, C]) to ``size`` (h, w) the way :func:`resize_to_input` does."""
     if frame.ndim not in (2, 3):
         raise InvalidFrameError(f"expected an (H, W) or (H, W, C) image, got shape {frame.shape}")
-    h, w = spec.size
+    h, w = size
     if frame.shape[:2] == (h, w):
         if dst is None:
             return frame
@@ -51,6 +58,56 @@ def resize_to_input(frame: np.ndarray, spec: InputSpec, dst: np.ndarray | None =
         mid = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
         return cv2.resize(mid, (w, h), dst=dst, interpolation=cv2.INTER_AREA)
     return cv2.resize(frame, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a frame sits inside the model input after :func:`fit_to_input`: rows
+    ``top:top + height``, columns ``left:left + width``; the rest is padding."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def crop(self, values: np.ndarray) -> np.ndarray:
+        """The frame's part of a model-resolution map (a view)."""
+        return values[self.top:self.top + self.height, self.left:self.left + self.width]
+
+
+def fitted_size(frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> tuple[int, int]:
+    """The largest (h, w) with the frame's aspect ratio that fits in the model input (one side
+    equal to the input's, the other rounded); the input size itself for a frame of the
+    input's aspect ratio (e.g. 640x480 for a 384x512 input)."""
+    fh, fw = frame_hw
+    h, w = input_hw
+    if fh * w > fw * h:                    # taller than the input: full height
+        return h, max(1, min(w, round(fw * h / fh)))
+    return max(1, min(h, round(fh * w / fw))), w
+
+
+#: What fills the input around a frame of another aspect ratio: the frame mirrored at its
+#: edges (no hard black border for the network's convolutions and its global-context pooling;
+#: docs/TILING.md compares it with black padding and with stretching).
+PAD_MODE = cv2.BORDER_REFLECT_101
+
+
+def fit_to_input(frame: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Window]:
+    """Resize a frame (H, W[, C]) keeping its aspect ratio to fit ``spec.size`` and pad it to
+    that size, centred (no stretching). Returns the padded image and the frame's window in it.
+
+    A frame of the input's aspect ratio comes back exactly as :func:`resize_to_input` gives
+    it (window = the whole input). Labels of the window, resized to the frame's size, land
+    where the frame's pixels are.
+    """
+    h, w = spec.size
+    fh, fw = fitted_size(frame.shape[:2], (h, w))
+    if (fh, fw) == (h, w):
+        return resize_to(frame, (h, w)), Window(0, 0, h, w)
+    small = resize_to(frame, (fh, fw))
+    top, left = (h - fh) // 2, (w - fw) // 2
+    padded = cv2.copyMakeBorder(small, top, h - fh - top, left, w - fw - left, PAD_MODE)
+    return padded, Window(top, left, fh, fw)
 
 
 def to_tensor(rgb: np.ndarray, spec: InputSpec, out: np.ndarray | None = None,

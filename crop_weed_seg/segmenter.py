@@ -5,6 +5,10 @@ Pipeline (the same preprocessing as training, :mod:`crop_weed_seg.preprocess`):
 resize the frame as it comes (1, 3 or 4 channels, 8 or 16 bit) to the model's input size,
 convert channels and bit depth at that small size, normalise into a reused tensor, run the
 backend, check the outputs, and upsample labels (nearest neighbour) to the frame's size.
+A frame whose aspect ratio differs from the input's is fitted, not stretched: resized keeping
+its aspect ratio and padded (:func:`~crop_weed_seg.preprocess.fit_to_input`); the padding is
+cut off the outputs before they are upsampled, so labels land where the frame's pixels are.
+The tensor keeps the model's input size for every frame (a TensorRT engine's fixed shape).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from .classes import CLASS_NAMES
 from .errors import InvalidFrameError
 from .evaluation import Predictor
 from .model_contract import ModelContract, load_model_contract
-from .preprocess import map_to_frame, resize_to_input, to_tensor
+from .preprocess import (Window, fit_to_input, fitted_size, map_to_frame, resize_to_input,
+                         to_tensor)
 
+EXG_OTSU = "exg-otsu"
 CLASSICAL = "classical"
 CHANNEL_ORDERS = ("RGB", "BGR", "MONO")
 
@@ -50,8 +56,9 @@ class SegmentationResult:
     confidence: np.ndarray | None
     coverage: dict[str, float]
     timings: Timings
-    #: the same maps at the model's resolution (what the network saw; labels at camera
-    #: resolution are their nearest-neighbour upsampling): cheaper for per-blob work
+    #: the same maps at the model's resolution (what the network saw, less any padding around
+    #: a frame of another aspect ratio; labels at camera resolution are their
+    #: nearest-neighbour upsampling): cheaper for per-blob work
     labels_model: np.ndarray | None = None
     confidence_model: np.ndarray | None = None
 
@@ -69,12 +76,20 @@ class Segmenter:
         self._tensor = np.empty((1, 3, h, w), np.float32)
         self._small: dict[tuple[int, str], np.ndarray] = {}
         self._labels_small = np.empty((h, w), np.uint8)
+        self._window = Window(0, 0, h, w)
 
     def close(self) -> None:
         self.backend.close()
 
     def _resize(self, frame: np.ndarray) -> np.ndarray:
+        """The frame at the model's input size; sets ``self._window`` (where the frame is in
+        it). A frame of the input's aspect ratio is resized into a reused buffer; any other is
+        fitted and padded."""
         h, w = self.contract.input.size
+        if fitted_size(frame.shape[:2], (h, w)) != (h, w):
+            small, self._window = fit_to_input(frame, self.contract.input)
+            return small
+        self._window = Window(0, 0, h, w)
         key = (frame.shape[2] if frame.ndim == 3 else 1, frame.dtype.str)
         buf = self._small.get(key)
         if buf is None:
@@ -125,15 +140,18 @@ class Segmenter:
         if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n):
             raise InvalidFrameError(f"model output holds label ids outside 0..{n - 1}")
         np.copyto(self._labels_small, labels, casting="unsafe")
-        counts = cv2.calcHist([self._labels_small], [0], None, [n], [0, n]).reshape(-1)
-        coverage = {name: float(c) / labels.size for name, c in zip(CLASS_NAMES, counts)}
+        window = self._window
+        labels_small = window.crop(self._labels_small)
+        conf_small = window.crop(conf_small)
+        counts = cv2.calcHist([labels_small], [0], None, [n], [0, n]).reshape(-1)
+        coverage = {name: float(c) / labels_small.size for name, c in zip(CLASS_NAMES, counts)}
         frame_hw = frame.shape[:2]
-        full = map_to_frame(self._labels_small, frame_hw)
+        full = map_to_frame(labels_small, frame_hw)
         conf = map_to_frame(conf_small, frame_hw) if want_confidence else None
         t3 = time.perf_counter()
         return SegmentationResult(full, conf, coverage, Timings(
             (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-            self._labels_small.copy(), conf_small.copy())
+            labels_small.copy(), conf_small.copy())
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Labels of an RGB frame (the :class:`Predictor` interface used by eval)."""
@@ -142,9 +160,14 @@ class Segmenter:
 
 def load_predictor(model: str | Path, backend: str = "auto",
                    options: BackendOptions = BackendOptions()) -> Predictor:
-    """``classical`` → the ExG/row baseline; anything else → a model folder on a backend."""
+    """``classical`` → the ExG/row baseline; ``exg-otsu`` → plain ExG + Otsu vegetation (every
+    plant pixel crop); anything else → a model folder on a backend."""
     if str(model) == CLASSICAL:
         from .classical import ClassicalSegmenter
 
         return ClassicalSegmenter()
+    if str(model) == EXG_OTSU:
+        from .classical import ExgOtsuVegetation
+
+        return ExgOtsuVegetation()
     return Segmenter(Path(model), backend, options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -204,16 +203,3 @@ def test_augment_config_rejects_out_of_range_values(kwargs: dict) -> None:
 def test_augment_config_normalises_lists_from_yaml() -> None:
     config = AugmentConfig(crop_size=[32, 48], scale_range=[1, 2])  # type: ignore[arg-type]
     assert config.crop_size == (32, 48) and config.scale_range == (1.0, 2.0)
-
-
-def test_augment_is_fast_on_512_images() -> None:
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
-    label = rng.integers(0, 3, (512, 512), dtype=np.uint8)
-    config = AugmentConfig(crop_size=(512, 512), blur_prob=0.5)
-    augment(image, label, config, rng)
-    start = time.perf_counter()
-    for _ in range(20):
-        augment(image, label, config, rng)
-    per_call = (time.perf_counter() - start) / 20
-    assert per_call < 0.03  # typically 3-5 ms; loose bound for slow CI machines

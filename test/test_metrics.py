@@ -39,7 +39,8 @@ def test_accumulator_adds_images_and_json_has_the_documented_keys() -> None:
     acc.add(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
     acc.add(np.ones((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
     doc = acc.scores().to_json()
-    assert set(doc) == {"miou", "iou", "vegetation_iou", "pixel_accuracy", "confusion", "images"}
+    assert set(doc) == {"miou", "iou", "vegetation_iou", "pixel_accuracy", "confusion", "images",
+                        "vegetation_only"}
     assert doc["images"] == 2 and doc["confusion"][1][0] == 4
 
 

@@ -92,6 +92,29 @@ def test_bgr_and_odd_sizes_are_answered_at_their_own_resolution(probe: Probe,
     assert (got.height, got.width) == (479, 639)
 
 
+@pytest.mark.parametrize("h,w,cx,cy,r", [(720, 1280, 1000, 200, 40), (600, 600, 450, 120, 40)])
+def test_16_9_and_1_1_frames_keep_their_geometry(probe: Probe, reference: Segmenter,
+                                                h: int, w: int, cx: int, cy: int,
+                                                r: int) -> None:
+    """Frames of another aspect ratio than the model's 4:3 are fitted, not stretched: a plant
+    disc comes back as labels at the frame's size, where the frame has it."""
+    rng = np.random.default_rng(3)
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[:] = (110, 80, 60)
+    rgb = np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.uint8)
+    cv2.circle(rgb, (cx, cy), r, (50, 160, 40), -1)
+    got = probe.send_and_wait(frame_message(rgb, sec=1150 + h % 97))
+    assert (got.height, got.width) == (h, w)
+    labels = labels_array(got)
+    assert np.mean(labels == reference.segment(rgb, "RGB").labels) > 0.999
+    disc = np.zeros((h, w), np.uint8)
+    cv2.circle(disc, (cx, cy), r, 1, -1)
+    vegetation = labels > 0
+    assert (vegetation & (disc > 0)).sum() / (vegetation | (disc > 0)).sum() > 0.9
+    ys, xs = np.nonzero(vegetation)
+    assert abs(xs.mean() - cx) < 3 and abs(ys.mean() - cy) < 3
+
+
 def test_confidence_and_overlay_only_while_subscribed(probe: Probe, frames: list,
                                                       reference: Segmenter) -> None:
     before = probe.latest_values(lambda v: v["frames_out"] != "0")[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -16,7 +17,7 @@ from crop_weed_seg.nn.training import TrainConfig, train
 def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
     base = dict(data=data, out=out, epochs=3, batch_size=4, crop=64, lr=5e-3,
                 input_size=(96, 128), val_fraction=0.25, val_limit=3, workers=0,
-                progress=False, seed=3)
+                progress=False, seed=3, min_epoch_samples=0)
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -56,7 +57,7 @@ def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path
     rc = main(["train", "--data", str(tiny_field), "--test-data", str(tiny_field),
                "--out", str(tmp_path / "run"), "--name", "tiny", "--epochs", "1",
                "--batch-size", "4", "--crop", "64", "--input-size", "96x128", "--workers", "0",
-               "--val-fraction", "0.25", "--quiet"])
+               "--val-fraction", "0.25", "--min-epoch-samples", "0", "--quiet"])
     assert rc == 0
     folder = tmp_path / "run/model"
     for name in ("model.yaml", "model.onnx", "model.safetensors", "README.md",
@@ -75,7 +76,7 @@ def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path
     # Fine-tuning from the new folder starts from its weights and keeps its contract.
     rc = main(["train", "--data", str(tiny_field), "--init", str(folder), "--out",
                str(tmp_path / "ft"), "--epochs", "1", "--batch-size", "4", "--crop", "64",
-               "--workers", "0", "--quiet"])
+               "--workers", "0", "--min-epoch-samples", "0", "--quiet"])
     assert rc == 0
     assert load_model_contract(tmp_path / "ft/model").input.size == (96, 128)
 
@@ -98,3 +99,40 @@ def test_loss_class_weights_give_the_rare_class_more_weight_and_average_one() ->
         assert w.mean() == pytest.approx(1.0) and w[2] > w[1] > w[0]
     assert loss_class_weights(freq, "sqrt-enet")[2] < loss_class_weights(freq, "enet")[2]
     assert np.allclose(loss_class_weights(freq, "none"), 1.0)
+
+
+REAL = Path(__file__).resolve().parents[1] / "samples/real"
+
+
+def test_sources_mix_with_partial_labels_and_repeats(tmp_path: Path) -> None:
+    """Real colour masks and vegetation-only Supervisely masks train together."""
+    result = train(_config((str(REAL / "peanut"), f"{REAL / 'ews'}@2"), tmp_path, epochs=1,
+                           val_data=REAL / "peanut", val_limit=2))
+    assert result.train_images == 8 + 2 * 4
+    assert "val_vegetation_iou" in result.history[-1]
+    assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_time_budget_without_epochs_uses_the_budget_and_validates_at_a_rate(
+        tiny_field: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_field, tmp_path, epochs=None, max_minutes=0.08, min_epoch_samples=8)
+    assert cfg.epoch_count > 1000  # the time budget, not an epoch count, ends the run
+    result = train(cfg)
+    assert len(result.history) > 1
+    assert result.history[-1]["elapsed_s"] >= 0.08 * 60
+    validated = [h for h in result.history if "val_miou" in h]
+    assert validated and validated[-1] is result.history[-1]  # the last epoch is validated
+    assert len(validated) <= 14  # about 12 validations per budget, not one per tiny epoch
+
+
+def test_epoch_has_at_least_min_epoch_samples(tiny_field: Path, tmp_path: Path) -> None:
+    from crop_weed_seg.datasets import open_dataset
+    from crop_weed_seg.nn.training import _MixedSet
+    from crop_weed_seg.preprocess import InputSpec
+
+    data = open_dataset(tiny_field)
+    mixed = _MixedSet([(data, np.arange(3), 1)], InputSpec(size=(96, 128)), 64, 0, False,
+                      min_samples=20)
+    assert len(mixed) == 20
+    x, y = mixed[19]
+    assert tuple(x.shape) == (3, 64, 64) and tuple(y.shape) == (64, 64)

@@ -1,11 +1,16 @@
-"""Losses: class-weighted cross-entropy, optionally plus soft Dice or Lovász-softmax."""
+"""Losses: class-weighted cross-entropy, optionally plus soft Dice or Lovász-softmax.
+
+Targets hold 0 soil, 1 crop, 2 weed, 255 ignore and 3 **vegetation** (partial labels: a plant,
+crop or weed unknown). A vegetation pixel supervises P(crop) + P(weed) only, through
+``-log(P(crop) + P(weed))`` in the cross-entropy, never the split between them; Dice and
+Lovász see class-labelled pixels only."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from ..classes import IGNORE_INDEX
+from ..classes import CROP, IGNORE_INDEX, VEGETATION, WEED
 
 LOSSES = ("ce", "ce+dice", "ce+lovasz")
 
@@ -52,14 +57,44 @@ def lovasz_softmax_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return torch.stack(losses).mean()
 
 
+def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                          class_weights: torch.Tensor | None) -> torch.Tensor:
+    """Class-weighted cross-entropy where vegetation pixels count as ``-log(P(crop)+P(weed))``.
+
+    Normalised like ``F.cross_entropy(weight=...)``: by the summed weights of the pixels used;
+    a vegetation pixel weighs the mean of the crop and weed weights."""
+    veg = target == VEGETATION
+    class_target = torch.where(veg, torch.full_like(target, IGNORE_INDEX), target)
+    if not bool(veg.any()):
+        return F.cross_entropy(logits, class_target, weight=class_weights,
+                               ignore_index=IGNORE_INDEX)
+    ce_sum = F.cross_entropy(logits, class_target, weight=class_weights,
+                             ignore_index=IGNORE_INDEX, reduction="sum")
+    valid = class_target != IGNORE_INDEX
+    if class_weights is None:
+        w_sum = valid.sum().to(logits.dtype)
+        veg_w = logits.new_tensor(1.0)
+    else:
+        w_sum = class_weights[class_target[valid]].sum()
+        veg_w = (class_weights[CROP] + class_weights[WEED]) / 2
+    log_all = torch.logsumexp(logits, dim=1)
+    log_plant = torch.logsumexp(logits[:, [CROP, WEED]], dim=1)
+    veg_sum = (log_all - log_plant)[veg].sum() * veg_w
+    denom = w_sum + veg_w * veg.sum()
+    return (ce_sum + veg_sum) / denom.clamp_min(1e-6)
+
+
 def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
                       class_weights: torch.Tensor | None) -> torch.Tensor:
     """The training loss named ``kind`` (one of LOSSES)."""
-    ce = F.cross_entropy(logits.float(), target, weight=class_weights, ignore_index=IGNORE_INDEX)
+    logits = logits.float()
+    ce = partial_cross_entropy(logits, target, class_weights)
     if kind == "ce":
         return ce
+    class_target = torch.where(target == VEGETATION, torch.full_like(target, IGNORE_INDEX),
+                               target)
     if kind == "ce+dice":
-        return ce + soft_dice_loss(logits.float(), target)
+        return ce + soft_dice_loss(logits, class_target)
     if kind == "ce+lovasz":
-        return ce + lovasz_softmax_loss(logits.float(), target)
+        return ce + lovasz_softmax_loss(logits, class_target)
     raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")

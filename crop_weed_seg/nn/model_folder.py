@@ -76,6 +76,9 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
         "training": training,
         "metrics": {k: _scores_json(v) for k, v in metrics.items() if v is not None},
     }
+    if training.get("licence"):  # weights trained on share-alike data carry its licence
+        doc["licence"] = training["licence"]
+        doc["attribution"] = training.get("attribution", [])
     return write_model_yaml(folder, doc)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..model_contract import ModelContract
-from ..preprocess import resize_to_input, to_tensor
+from ..preprocess import fit_to_input, to_tensor
 
 #: Ops whose inputs get Q/DQ in the INT8 model. The convolutions carry the compute; the
 #: vegetation-index arithmetic at the input and the softmax/argmax head stay in float.
@@ -56,7 +56,7 @@ class Comparison:
 
 def preprocess_frame(rgb: np.ndarray, contract: ModelContract) -> np.ndarray:
     """(H, W, 3) uint8 RGB frame → (1, 3, h, w) float32, exactly as the Segmenter does."""
-    small = resize_to_input(rgb, contract.input)
+    small, _ = fit_to_input(rgb, contract.input)
     return to_tensor(np.ascontiguousarray(small), contract.input)
 
 

@@ -1,6 +1,7 @@
-"""The training loop: any dataset layout, class-weighted loss, cosine schedule, checkpoints,
-resume, mixed precision on CUDA. ``train()`` returns the best network and its history; the
-model folder is written by :mod:`crop_weed_seg.nn.model_folder`."""
+"""The training loop: any dataset layout, several sources mixed (real photos, partial labels,
+synthetic frames), class-weighted loss, cosine schedule that follows the epochs or the time
+budget, checkpoints, resume, mixed precision on CUDA. ``train()`` returns the best network and
+its history; the model folder is written by :mod:`crop_weed_seg.nn.model_folder`."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..augment import AugmentConfig, augment
 from ..classes import CLASS_NAMES, NUM_CLASSES, WEED
-from ..datasets import SegmentationDataset, class_frequency_weights, open_dataset, split_indices
+from ..datasets import (SegmentationDataset, class_frequency_weights, open_dataset, parse_source,
+                        split_indices)
 from ..errors import ConfigError
 from ..evaluation import evaluate
 from ..metrics import SegmentationScores
 from ..model_contract import load_model_contract
-from ..preprocess import InputSpec, labels_to_frame, resize_to_input, to_tensor
+from ..preprocess import (InputSpec, fit_to_input, labels_to_frame, resize_to_input,
+                          to_tensor)
 from .losses import LOSSES, segmentation_loss
 from .network import CWNet, NetworkConfig, build_network, parameter_count
 from .weights import load_checkpoint, load_weights, save_checkpoint, save_weights
@@ -32,6 +35,12 @@ CHECKPOINT_DIR = "checkpoints"
 #: ``enet``: 1/ln(1.02 + p) per class; ``sqrt-enet``: its square root (milder: full ENet weights
 #: made the first default model over-predict weed, which costs IoU); ``none``: all 1.
 CLASS_WEIGHTINGS = ("sqrt-enet", "enet", "none")
+#: ``camera``: flips, rotations, scale, colour jitter plus colour temperature (2800-10000 K),
+#: +-1 EV exposure, JPEG and motion blur (what real field cameras do); ``basic``: without
+#: the camera effects (the augmentation of the first synthetic-only models).
+AUGMENTATIONS = ("camera", "basic")
+#: Epochs without --epochs and without --max-minutes.
+DEFAULT_EPOCHS = 20
 
 
 def loss_class_weights(frequency_weights: np.ndarray, scheme: str) -> np.ndarray:
@@ -51,16 +60,25 @@ def loss_class_weights(frequency_weights: np.ndarray, scheme: str) -> np.ndarray
 class TrainConfig:
     """Everything one training run depends on (recorded in the model card)."""
 
-    data: Path
+    #: One source or several: ``PATH[:SPLIT][@REPEAT]`` (a folder, bag or dataset description).
+    data: "tuple[str, ...] | Path | str"
     out: Path
     layout: str = "auto"
     split: str | None = None
-    val_data: Path | None = None
+    val_data: Path | str | None = None
     val_split: str | None = None
     val_fraction: float = 0.1
     val_limit: int | None = 200
-    epochs: int = 20
+    #: None: DEFAULT_EPOCHS, or as many as fit in ``max_minutes`` when that is given.
+    epochs: int | None = None
     max_minutes: float | None = None
+    #: Validate every N epochs; None: about 12 times per run (by epochs, or by time).
+    val_every: int | None = None
+    #: An epoch draws at least this many crops (sources cycled): a few large photos still make
+    #: epochs long enough that loader start-up and validation stay a small share.
+    min_epoch_samples: int = 256
+    classes: Path | None = None
+    augment: str = "camera"
     batch_size: int = 16
     crop: int = 192
     lr: float = 3e-3
@@ -78,13 +96,35 @@ class TrainConfig:
     cache: bool = True
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        data = self.data
+        sources = tuple(str(d) for d in data) if isinstance(data, (list, tuple)) else (str(data),)
+        if not sources:
+            raise ConfigError("--data: at least one training source is needed")
+        object.__setattr__(self, "data", sources)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.data  # type: ignore[return-value]  # normalised in __post_init__
+
+    @property
+    def epoch_count(self) -> int:
+        """Planned epochs: given, or unbounded (the time budget ends the run), or the default."""
+        if self.epochs is not None:
+            return self.epochs
+        return 10**6 if self.max_minutes else DEFAULT_EPOCHS
+
     def validate(self) -> "TrainConfig":
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
+        if self.val_every is not None and self.val_every < 1:
+            raise ConfigError(f"--val-every must be >= 1, got {self.val_every}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ConfigError(f"--class-weighting {self.class_weighting!r} is not one of "
                               f"{', '.join(CLASS_WEIGHTINGS)}")
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be ≥ 1, got {self.epochs}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"--max-minutes must be > 0, got {self.max_minutes}")
@@ -93,7 +133,9 @@ class TrainConfig:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        doc = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        doc["data"] = list(self.sources)
+        return doc
 
 
 @dataclass
@@ -113,30 +155,53 @@ class TrainResult:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-class _AugmentedSet(Dataset):  # type: ignore[type-arg]
-    """Samples of a dataset, augmented with a generator seeded by (seed, epoch, index)."""
+def _augment_config(kind: str, crop: int) -> AugmentConfig:
+    camera = dict(kelvin_range=(2800.0, 10000.0), exposure_ev=1.0, jpeg_prob=0.2,
+                  motion_blur_prob=0.15) if kind == "camera" else {}
+    return AugmentConfig(crop_size=(crop, crop), scale_range=(0.6, 1.2), hue=0.03,
+                         brightness=0.25, contrast=0.25, saturation=0.3,
+                         **camera)  # type: ignore[arg-type]
 
-    def __init__(self, dataset: SegmentationDataset, indices: np.ndarray, spec: InputSpec,
-                 crop: int, seed: int, cache: bool) -> None:
-        self.dataset, self.indices, self.spec, self.seed = dataset, indices, spec, seed
+
+def fit_scale(shape: tuple[int, ...], spec: InputSpec) -> float:
+    """The one scale factor that fits a frame into the model input without stretching."""
+    return min(spec.size[0] / shape[0], spec.size[1] / shape[1])
+
+
+class _MixedSet(Dataset):  # type: ignore[type-arg]
+    """Samples of several datasets (each repeated ``repeat`` times), augmented with a generator
+    seeded by (seed, epoch, position). An epoch has at least ``min_samples`` items (cycled)."""
+
+    def __init__(self, parts: list[tuple[SegmentationDataset, np.ndarray, int]], spec: InputSpec,
+                 crop: int, seed: int, cache: bool, augment_kind: str = "camera",
+                 min_samples: int = 0) -> None:
+        self.spec, self.seed = spec, seed
         self.epoch = 0
-        # Decoded once, shared with the loader's forked workers: PNG decoding would otherwise
+        self.parts = [d for d, _, _ in parts]
+        self.items = [(k, int(i)) for k, (_, idx, rep) in enumerate(parts)
+                      for _ in range(rep) for i in idx]
+        if not self.items:
+            raise ConfigError("no training samples (every source is empty)")
+        self.length = max(len(self.items), min_samples)
+        # Decoded once, shared with the loader's forked workers: decoding would otherwise
         # take a core away from the two that train.
-        self.cache = {int(i): dataset[int(i)] for i in indices} if cache else None
-        self.config = AugmentConfig(crop_size=(crop, crop), scale_range=(0.6, 1.2),
-                                    hue=0.03, brightness=0.25, contrast=0.25, saturation=0.3)
+        self.cache = ({(k, int(i)): d[int(i)] for k, (d, idx, _) in enumerate(parts) for i in idx}
+                      if cache else None)
+        self.config = _augment_config(augment_kind, crop)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return self.length
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = int(self.indices[i])
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, label = self.cache[index] if self.cache is not None else self.dataset[index]
-        if rng.random() < 0.5:  # what inference does to a frame: resize to the model's size
-            h, w = self.spec.size
-            image = resize_to_input(image, self.spec)
-            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+        key = self.items[i % len(self.items)]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        image, label = self.cache[key] if self.cache is not None else self.parts[key[0]][key[1]]
+        if rng.random() < 0.5:  # the ground resolution inference sees: fitted to the input
+            scale = fit_scale(image.shape, self.spec)
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            if size != (image.shape[1], image.shape[0]):
+                image = resize_to_input(image, InputSpec(size=(size[1], size[0])))
+                label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST_EXACT)
         image, label = augment(image, label, self.config, rng)
         x = to_tensor(image, self.spec)[0]
         return torch.from_numpy(x), torch.from_numpy(label.astype(np.int64))
@@ -151,12 +216,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def torch_predictor(net: torch.nn.Module, spec: InputSpec, device: torch.device):  # type: ignore[no-untyped-def]
-    """A predict(rgb) -> labels function with exactly the inference preprocessing."""
+    """A predict(rgb) -> labels function with exactly the inference preprocessing (fitted to
+    the input, padding cut off)."""
     def predict(rgb: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(to_tensor(resize_to_input(rgb, spec), spec)).to(device)
+        padded, window = fit_to_input(rgb, spec)
+        x = torch.from_numpy(to_tensor(np.ascontiguousarray(padded), spec)).to(device)
         with torch.no_grad():
             labels = net(x).argmax(1)[0].to(torch.uint8).cpu().numpy()
-        return labels_to_frame(labels, rgb.shape[:2])
+        return labels_to_frame(np.ascontiguousarray(window.crop(labels)), rgb.shape[:2])
     return predict
 
 
@@ -182,24 +249,54 @@ def _initial_network(cfg: TrainConfig) -> tuple[CWNet, NetworkConfig, InputSpec]
     return net, net_cfg, contract.input
 
 
+def _progress_title(epoch: int, cfg: TrainConfig, t0: float, budget_s: float | None) -> str:
+    if budget_s:
+        left = max(0.0, budget_s - (time.monotonic() - t0)) / 60.0
+        return f"epoch {epoch} ({left:.1f} min left)"
+    return f"epoch {epoch}/{cfg.epoch_count}"
+
+
+def _validate_now(cfg: TrainConfig, epoch: int, epochs: int, budget_s: float | None,
+                  since_last_s: float) -> bool:
+    """Validation at a rate: every ``val_every`` epochs, else about 12 times per run."""
+    if cfg.val_every is not None:
+        return epoch % cfg.val_every == 0
+    if budget_s and cfg.epochs is None:
+        return since_last_s >= budget_s / 12.0
+    return epoch % max(1, epochs // 12) == 0
+
+
+def _selection_score(scores: SegmentationScores) -> float:
+    """What picks the best checkpoint: validation mIoU, or vegetation IoU for a validation set
+    with partial labels only (no crop/weed pixels, e.g. plant masks)."""
+    if np.isnan(scores.miou) or scores.confusion[1:].sum() == 0:
+        return scores.vegetation_iou
+    return scores.miou
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train, validating every epoch; keep the best-mIoU weights. Resumable with ``cfg.resume``."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    data = open_dataset(cfg.data, cfg.layout, cfg.split)
+    parts: list[tuple[SegmentationDataset, np.ndarray, int]] = []
+    for n, source in enumerate(cfg.sources):
+        path, split, repeat = parse_source(source)
+        data = open_dataset(path, cfg.layout if len(cfg.sources) == 1 else "auto",
+                            split if split is not None else cfg.split, cfg.classes)
+        parts.append((data, np.arange(len(data)), repeat))
     if cfg.val_data is not None:
-        val_set = open_dataset(cfg.val_data, "auto", cfg.val_split)
-        train_idx = np.arange(len(data))
-        val_view: SegmentationDataset = val_set
-    else:
-        train_idx, val_idx = split_indices(len(data), cfg.val_fraction, cfg.seed)
-        val_view = SegmentationDataset(data.root, data.layout, data.split,
-                                       [data.samples[i] for i in val_idx])
-    train_view = SegmentationDataset(data.root, data.layout, data.split,
-                                     [data.samples[i] for i in train_idx])
-    weights = loss_class_weights(class_frequency_weights(train_view, NUM_CLASSES, max_images=200),
-                                 cfg.class_weighting)
+        val_path, val_split, _ = parse_source(cfg.val_data)
+        val_view: SegmentationDataset = open_dataset(
+            val_path, "auto", val_split if val_split is not None else cfg.val_split, cfg.classes)
+    else:  # held out of the first source
+        first, _, repeat = parts[0]
+        train_idx, val_idx = split_indices(len(first), cfg.val_fraction, cfg.seed)
+        val_view = first.subset(val_idx)
+        parts[0] = (first, train_idx, repeat)
+    train_views = [d.subset(idx) for d, idx, _ in parts]
+    weights = loss_class_weights(class_frequency_weights(train_views, NUM_CLASSES,
+                                                         max_images=200), cfg.class_weighting)
 
     net, net_cfg, spec = _initial_network(cfg)
     net.to(device)
@@ -223,15 +320,18 @@ def train(cfg: TrainConfig) -> TrainResult:
         history = [dict(h) for h in state["history"]]
         elapsed_before = float(state["elapsed_s"])
 
-    dataset = _AugmentedSet(data, train_idx, spec, cfg.crop, cfg.seed, cfg.cache)
+    dataset = _MixedSet(parts, spec, cfg.crop, cfg.seed, cfg.cache, cfg.augment,
+                        cfg.min_epoch_samples)
     class_w = torch.tensor(weights, dtype=torch.float32, device=device)
     steps_per_epoch = max(1, len(dataset) // cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    epochs = cfg.epoch_count
+    total_steps = steps_per_epoch * epochs
     budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else None
     t0 = time.monotonic() - elapsed_before
+    last_val = time.monotonic()
     stop = False
     epoch = start_epoch - 1
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    for epoch in range(start_epoch, epochs + 1):
         dataset.epoch = epoch
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
@@ -243,7 +343,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.progress:
             from tqdm import tqdm
 
-            batches = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+            batches = tqdm(loader, desc=_progress_title(epoch, cfg, t0, budget_s), unit="batch",
                            leave=False)
         for step_in_epoch, (x, y) in enumerate(batches):
             step = (epoch - 1) * steps_per_epoch + step_in_epoch
@@ -266,23 +366,32 @@ def train(cfg: TrainConfig) -> TrainResult:
             if cfg.progress:
                 batches.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}",
                                     lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                batches.set_description(_progress_title(epoch, cfg, t0, budget_s), refresh=False)
             if budget_s and time.monotonic() - t0 > budget_s:
                 stop = True
                 break
-        net.eval()
-        scores = evaluate(torch_predictor(net, spec, device), val_view, limit=cfg.val_limit)
-        record = {"epoch": float(epoch), "train_loss": float(np.mean(losses)),
-                  "val_miou": scores.miou, "val_weed_iou": scores.iou[CLASS_NAMES[WEED]],
-                  "val_vegetation_iou": scores.vegetation_iou,
-                  "elapsed_s": time.monotonic() - t0}
-        history.append(record)
-        if cfg.progress:
-            print(f"epoch {epoch}: loss {record['train_loss']:.4f}  val mIoU {scores.miou:.4f}  "
-                  f"weed IoU {record['val_weed_iou']:.4f}  ({record['elapsed_s'] / 60:.1f} min)",
-                  flush=True)
-        if scores.miou > best_miou:
-            best_miou, best_epoch = scores.miou, epoch
-            save_weights(net, ckpt_dir / "best.safetensors")
+        last = stop or epoch == epochs
+        if not (last or _validate_now(cfg, epoch, epochs, budget_s, time.monotonic() - last_val)):
+            history.append({"epoch": float(epoch), "train_loss": float(np.mean(losses)),
+                            "elapsed_s": time.monotonic() - t0})
+        else:
+            net.eval()
+            scores = evaluate(torch_predictor(net, spec, device), val_view, limit=cfg.val_limit)
+            last_val = time.monotonic()
+            record = {"epoch": float(epoch), "train_loss": float(np.mean(losses)),
+                      "val_miou": scores.miou, "val_weed_iou": scores.iou[CLASS_NAMES[WEED]],
+                      "val_vegetation_iou": scores.vegetation_iou,
+                      "elapsed_s": time.monotonic() - t0}
+            history.append(record)
+            if cfg.progress:
+                print(f"epoch {epoch}: loss {record['train_loss']:.4f}  val mIoU "
+                      f"{scores.miou:.4f}  weed IoU {record['val_weed_iou']:.4f}  vegetation "
+                      f"{scores.vegetation_iou:.4f}  ({record['elapsed_s'] / 60:.1f} min)",
+                      flush=True)
+            score = _selection_score(scores)
+            if score > best_miou:
+                best_miou, best_epoch = score, epoch
+                save_weights(net, ckpt_dir / "best.safetensors")
         save_checkpoint({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                          "epoch": epoch, "best_miou": best_miou, "best_epoch": best_epoch,
                          "history": history, "elapsed_s": time.monotonic() - t0,
@@ -304,6 +413,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                        best_epoch=best_epoch, val_scores=val_scores,
                        class_weights=[float(w) for w in weights],
                        elapsed_s=time.monotonic() - t0, device=str(device),
-                       train_images=len(train_idx), val_images=min(len(val_view),
+                       train_images=sum(len(idx) for _, idx, _ in parts),
+                       val_images=min(len(val_view),
                                                                    cfg.val_limit or 10**9),
                        parameters=parameter_count(net), environment=env)

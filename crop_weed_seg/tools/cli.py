@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, CropWeedSegError
 
-LAYOUT_CHOICES = ("auto", "folder", "phenobench", "cwfid", "bag")
+LAYOUT_CHOICES = ("auto", "folder", "phenobench", "cwfid", "colour-mask", "supervisely", "cvat",
+                  "labelme", "bag")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -72,21 +73,37 @@ def _write_sheet(dataset_root: Path, count: int, path: Path) -> None:
 
 # --- train -------------------------------------------------------------------------------------
 
-def _describe_data(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
+def _describe_data(source: str | Path | None) -> dict[str, Any] | None:
+    """What the card records of one ``PATH[:SPLIT][@REPEAT]`` source: path, split, whether it
+    is synthetic (and how it was made), licence, attribution and, for a described dataset, its
+    split's file list."""
+    if source is None:
         return None
+    from ..datasets import parse_source
+    from ..data.description import is_description, load_description
+
+    path, split, repeat = parse_source(source)
+    doc: dict[str, Any] = {"path": str(path), "split": split, "repeat": repeat}
     info = path / "synth.json"
-    if info.is_file():
+    if path.is_dir() and info.is_file():
         meta = json.loads(info.read_text())
-        return {"path": str(path), "synthetic": True, "preset": meta.get("preset"),
-                "seed": meta.get("seed"), "count": meta.get("count")}
-    return {"path": str(path), "synthetic": False}
+        doc.update({"synthetic": True, "preset": meta.get("preset"), "seed": meta.get("seed"),
+                    "count": meta.get("count")})
+        return doc
+    doc["synthetic"] = False
+    if is_description(path):
+        desc = load_description(path)
+        doc.update({"name": desc.name, "format": desc.format, "licence": desc.licence,
+                    "attribution": desc.attribution})
+        if split is not None and desc.splits:
+            doc["files"] = desc.stems(split)
+    return doc
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from ..datasets import open_dataset
+    from ..datasets import open_source
     from ..evaluation import evaluate
     from ..segmenter import load_predictor
     from ..nn.model_folder import add_metrics, write_model_folder
@@ -94,14 +111,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .model_card import write_model_card
 
     cfg = TrainConfig(
-        data=args.data, out=args.out, layout=args.format, split=args.split,
+        data=tuple(args.data), out=args.out, layout=args.format, split=args.split,
         val_data=args.val_data, val_split=args.val_split, val_fraction=args.val_fraction,
         epochs=args.epochs, max_minutes=args.max_minutes, batch_size=args.batch_size,
-        crop=args.crop, lr=args.lr, loss=args.loss, class_weighting=args.class_weighting,
-        width=args.width, init=args.init,
+        crop=args.crop, lr=args.lr if args.lr is not None else (1e-3 if args.init else 3e-3),
+        loss=args.loss, class_weighting=args.class_weighting,
+        width=args.width, init=args.init, classes=args.classes, val_every=args.val_every,
+        augment=args.augment, min_epoch_samples=args.min_epoch_samples,
         resume=args.resume, seed=args.seed, device=args.device, workers=args.workers,
         progress=not args.quiet, input_size=args.input_size).validate()
-    test_set = open_dataset(args.test_data, "auto", args.test_split) if args.test_data else None
+    test_set = (open_source(args.test_data, "auto", args.test_split, args.classes)
+                if args.test_data else None)
     result = train(cfg)
     command = "crop-weed-seg " + " ".join(shlex.quote(a) for a in args.argv)
     from ..machine import cpu_model
@@ -113,9 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "version": "1",
         "command": command,
         "reproduce": args.reproduce or [command],
-        "data": _describe_data(args.data), "val_data": _describe_data(args.val_data),
+        "data": [_describe_data(d) for d in args.data],
+        "val_data": _describe_data(args.val_data),
         "test_data": _describe_data(args.test_data),
-        "data_description": args.data_description or f"{args.data}",
+        "data_description": args.data_description or ", ".join(map(str, args.data)),
         "config": cfg.to_json(), "class_weights": [round(w, 4) for w in result.class_weights],
         "train_images": result.train_images, "val_images": result.val_images,
         "epochs_run": len(result.history), "best_epoch": result.best_epoch,
@@ -124,7 +145,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         "software": f"Python {result.environment['python']}, torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
         "limits": args.limits or "",
+        "ground_resolution": (
+            f"crops at 0.6-1.2x a photo's own resolution, and (half of them) at 0.6-1.2x the "
+            f"resolution that fits the photo into the {cfg.input_size[1]}x{cfg.input_size[0]} "
+            "input without stretching; predict/eval tile photos much larger than that "
+            "(--tiles auto)"),
     }
+    described = [d for d in [*training["data"], training["val_data"]] if d and d.get("licence")]
+    if described:
+        licences = sorted({str(d["licence"]) for d in described})
+        training["licence"] = " AND ".join(licences)
+        training["attribution"] = sorted({str(d["attribution"]) for d in described
+                                          if d.get("attribution")})
     folder = args.out / "model"
     metrics: dict[str, Any] = {"val": result.val_scores}
     write_model_folder(folder, args.name, result.net, result.network_config, result.input_spec,
@@ -151,13 +183,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --- eval --------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..datasets import open_dataset
-    from ..evaluation import evaluate
+    from ..datasets import open_source
+    from ..evaluation import evaluate, robustness
     from ..segmenter import load_predictor
     from ..plots import plot_confusion
 
-    dataset = open_dataset(args.data, args.format, args.split)
-    predictor = load_predictor(args.model)
+    dataset = open_source(args.data, args.format, args.split, args.classes)
+    from ..tiling import tiled_predictor
+
+    predictor = tiled_predictor(args.model, tiles=args.tiles, tile_scale=args.tile_scale)
+    if args.robustness:
+        return _eval_robustness(args, robustness(predictor.predict, dataset,
+                                                 progress=not args.quiet))
     scores = evaluate(predictor.predict, dataset, limit=args.limit, progress=not args.quiet)
     doc = scores.to_json()
     doc["model"] = str(args.model)
@@ -168,11 +205,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         write_bytes_atomic(args.json, (text + "\n").encode())
     if args.png:
-        plot_confusion(scores.confusion, args.png, title=f"{predictor.name} on {args.data.name}")
+        plot_confusion(scores.confusion, args.png, title=f"{predictor.name} on {args.data}")
+    if args.add_to_card:
+        _add_to_card(args, {args.add_to_card: scores}, None)
     print(f"mIoU {scores.miou:.4f}  " + "  ".join(f"{k} {v:.4f}" for k, v in scores.iou.items())
           + f"  vegetation {scores.vegetation_iou:.4f}  pixel acc. {scores.pixel_accuracy:.4f}"
           f"  ({scores.images} images)")
     return 0
+
+
+def _eval_robustness(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    clean = results["clean"]
+    rows = [{"condition": name, "miou": round(s.miou, 4),
+             "weed_iou": round(s.iou["weed"], 4), "vegetation_iou": round(s.vegetation_iou, 4),
+             "miou_drop": round(clean.miou - s.miou, 4)} for name, s in results.items()]
+    print(f"{'condition':<18} {'mIoU':>7} {'weed':>7} {'veget.':>7} {'drop':>7}")
+    for r in rows:
+        print(f"{r['condition']:<18} {r['miou']:7.4f} {r['weed_iou']:7.4f} "
+              f"{r['vegetation_iou']:7.4f} {r['miou_drop']:7.4f}")
+    if args.json:
+        from ..image_files import write_bytes_atomic
+
+        write_bytes_atomic(args.json, (json.dumps(rows, indent=2) + "\n").encode())
+    if args.add_to_card:
+        _add_to_card(args, {}, {"data": str(args.data), "set": args.add_to_card,
+                                "conditions": rows})
+    return 0
+
+
+def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
+                 robustness_doc: dict[str, Any] | None) -> None:
+    """Record scores (or a robustness table) in the model folder's model.yaml and card."""
+    import yaml
+
+    from ..model_contract import CONTRACT_FILE, write_model_yaml
+    from ..nn.model_folder import add_metrics
+    from .model_card import write_model_card
+
+    folder = Path(args.model)
+    if not (folder / CONTRACT_FILE).is_file():
+        raise ConfigError(f"--add-to-card: {folder} is not a model folder")
+    if metrics:
+        add_metrics(folder, metrics)
+        doc = yaml.safe_load((folder / CONTRACT_FILE).read_text())
+        doc.setdefault("metrics_data", {}).update({k: str(args.data) for k in metrics})
+        write_model_yaml(folder, doc)
+    if robustness_doc is not None:
+        doc = yaml.safe_load((folder / CONTRACT_FILE).read_text())
+        doc["robustness"] = robustness_doc
+        write_model_yaml(folder, doc)
+    write_model_card(folder)
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -274,7 +356,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..backends import BackendOptions
 
     rows = predict_files(args.model, args.inputs, args.out, progress=not args.quiet,
-                         backend=args.backend, options=BackendOptions(device=args.device))
+                         backend=args.backend, options=BackendOptions(device=args.device),
+                         tiles=args.tiles, tile_scale=args.tile_scale)
     for row in rows:
         cov = "  ".join(f"{k} {v * 100:5.1f}%" for k, v in row["coverage"].items())
         print(f"{row['image']}: {cov}  weeds {row['weed_count']}")
@@ -300,23 +383,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train a model; writes a complete model folder")
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", action="append", required=True, metavar="PATH[:SPLIT][@REPEAT]",
+                   help="training data: a dataset folder, a bag, or a dataset description "
+                        "(.yaml) with :SPLIT; repeat the option to mix sources, @N repeats a "
+                        "source N times per epoch")
     p.add_argument("--format", choices=LAYOUT_CHOICES, default="auto")
     p.add_argument("--split", default=None, help="the dataset's own split (phenobench: train)")
-    p.add_argument("--val-data", type=Path, default=None)
+    p.add_argument("--classes", type=Path, default=None,
+                   help="class map YAML (source class or colour -> soil|crop|weed|vegetation|"
+                        "ignore); default: classes.yaml beside the data")
+    p.add_argument("--val-data", default=None, metavar="PATH[:SPLIT]")
     p.add_argument("--val-split", default=None)
     p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--test-data", type=Path, default=None,
+    p.add_argument("--test-data", default=None, metavar="PATH[:SPLIT]",
                    help="held-out set scored (with the classical baseline) for the model card")
     p.add_argument("--test-split", default=None)
     p.add_argument("--out", type=Path, required=True, help="run folder; model lands in OUT/model")
     p.add_argument("--name", default="model")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="default 20; with --max-minutes and no --epochs the whole time budget "
+                        "is used (the schedule follows the time)")
     p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--val-every", type=int, default=None,
+                   help="validate every N epochs (default: about 12 times per run)")
+    p.add_argument("--min-epoch-samples", type=int, default=256,
+                   help="crops per epoch at least (a few large photos give several crops each)")
+    p.add_argument("--augment", choices=("camera", "basic"), default="camera",
+                   help="camera: also colour temperature, +-1 EV, JPEG, motion blur")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--crop", type=int, default=192)
     p.add_argument("--input-size", type=_size, default=(384, 512))
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default 3e-3, or 1e-3 when fine-tuning with --init)")
     p.add_argument("--loss", default="ce", help="ce, ce+dice or ce+lovasz")
     p.add_argument("--class-weighting", default="sqrt-enet",
                    help="loss weights per class: sqrt-enet (default), enet or none")
@@ -333,13 +431,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="per-class IoU, mIoU, confusion matrix")
-    p.add_argument("--model", required=True, help="model folder, or 'classical'")
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--model", required=True,
+                   help="model folder, 'classical' or 'exg-otsu' (vegetation only)")
+    p.add_argument("--data", required=True, metavar="PATH[:SPLIT]")
     p.add_argument("--format", choices=LAYOUT_CHOICES, default="auto")
     p.add_argument("--split", default=None)
+    p.add_argument("--classes", type=Path, default=None, help="class map YAML")
+    p.add_argument("--robustness", action="store_true",
+                   help="also score under 3000 K / 9000 K light, +-1 EV, JPEG q15, motion blur")
+    p.add_argument("--add-to-card", default=None, metavar="KEY",
+                   help="record the scores (or the robustness table) as KEY in the model "
+                        "folder's model.yaml and card")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--png", type=Path, default=None, help="confusion matrix plot")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--tiles", default="auto",
+                   help="photos much larger than the model input as overlapping, blended tiles: "
+                        "auto (default), off, or RxC (e.g. 3x3); docs/TILING.md")
+    p.add_argument("--tile-scale", type=float, default=None,
+                   help="--tiles auto: each tile covers this many model inputs per side "
+                        "(default 3)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -358,6 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("out"))
     p.add_argument("--backend", default="auto", help="auto, onnxruntime or torch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--tiles", default="auto",
+                   help="photos much larger than the model input as overlapping, blended tiles: "
+                        "auto (default), off, or RxC (e.g. 3x3); docs/TILING.md")
+    p.add_argument("--tile-scale", type=float, default=None,
+                   help="--tiles auto: each tile covers this many model inputs per side "
+                        "(default 3)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -27,6 +27,49 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _sources_section(tr: dict[str, Any]) -> list[str]:
+    """Each training source with its split, licence and (for described datasets) file list."""
+    data = tr.get("data")
+    sources = data if isinstance(data, list) else [data] if data else []
+    lines = ["| role | source | split | repeat | images listed |", "|---|---|---|---|---|"]
+    files: list[str] = []
+    for role, d in [*(("train", x) for x in sources), ("val", tr.get("val_data")),
+                    ("test", tr.get("test_data"))]:
+        if not d:
+            continue
+        listed = len(d["files"]) if d.get("files") else ""
+        lines.append(f"| {role} | `{d.get('path')}` | {d.get('split') or ''} | "
+                     f"{d.get('repeat', 1)} | {listed} |")
+        if d.get("files"):
+            files += [f"<details><summary>{role}: {d.get('name', d.get('path'))} "
+                      f"{d.get('split')} ({len(d['files'])} files)</summary>", "",
+                      ", ".join(d["files"]), "", "</details>", ""]
+    return lines + [""] + files
+
+
+def _robustness_section(doc: dict[str, Any]) -> list[str]:
+    rob = doc.get("robustness")
+    if not rob:
+        return []
+    lines = ["## Robustness", "",
+             f"`{rob.get('set')}` (`{rob.get('data')}`) with each image changed as a camera "
+             "would change it (labels unchanged); drop = clean mIoU minus mIoU.", "",
+             "| condition | mIoU | weed IoU | vegetation IoU | mIoU drop |", "|---|---|---|---|---|"]
+    for r in rob.get("conditions", []):
+        lines.append(f"| {r['condition']} | {_fmt(r['miou'])} | {_fmt(r['weed_iou'])} | "
+                     f"{_fmt(r['vegetation_iou'])} | {_fmt(r['miou_drop'])} |")
+    return lines + [""]
+
+
+def _licence_section(doc: dict[str, Any]) -> list[str]:
+    if not doc.get("licence"):
+        return []
+    return ["## Licence and attribution", "",
+            f"Trained on data licensed {doc['licence']}; these weights are distributed under "
+            "the same licence, with this attribution:", "",
+            *[f"- {a}" for a in doc.get("attribution", [])], ""]
+
+
 def write_model_card(folder: Path, notes: str = "") -> Path:
     """Write ``folder/README.md`` from ``folder/model.yaml``."""
     doc = yaml.safe_load((folder / "model.yaml").read_text())
@@ -53,6 +96,7 @@ def write_model_card(folder: Path, notes: str = "") -> Path:
         "## Training data",
         f"{tr.get('data_description', 'see training.data in model.yaml')}",
         "",
+        *_sources_section(tr),
         "## How it was trained (reproduce)",
         "```sh",
         *tr.get("reproduce", [tr.get("command", "")]),
@@ -61,10 +105,16 @@ def write_model_card(folder: Path, notes: str = "") -> Path:
         f"wall time {tr.get('minutes')} min; best epoch {tr.get('best_epoch')} of "
         f"{tr.get('epochs_run')}.",
         f"- Software: {tr.get('software', '')}",
+        *([f"- Ground resolution trained on: {tr['ground_resolution']}."]
+          if tr.get("ground_resolution") else []),
         "",
         "## Metrics",
         _metrics_table(doc.get("metrics", {})),
         "",
+        *[f"- `{k}`: `{v}`" for k, v in doc.get("metrics_data", {}).items()],
+        "",
+        *_robustness_section(doc),
+        *_licence_section(doc),
         "![training curves](training_curves.png)",
         "",
     ]
