@@ -105,3 +105,15 @@ def test_predict_with_the_default_model_records_stage_timings(tmp_path: Path) ->
     row = json.loads((tmp_path / "stats.json").read_text())["images"][0]
     assert row["infer_ms"] > 0 and row["total_ms"] >= row["infer_ms"]
     assert read_label_image(tmp_path / "labels/field_000001.png").shape == (480, 640)
+
+
+def test_bench_compares_two_models_side_by_side_per_size(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--model", MODEL, "--model", MODEL, "--backend", "onnxruntime",
+               "--sizes", "120x160", "96x128", "--frames", "2", "--warmup", "1", "--threads",
+               "1", "--json", str(out)])
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    assert doc["model"] == [MODEL, MODEL]
+    assert [(r["model"], r["input"]) for r in doc["results"]] == [
+        (MODEL, [120, 160]), (MODEL, [120, 160]), (MODEL, [96, 128]), (MODEL, [96, 128])]

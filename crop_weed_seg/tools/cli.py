@@ -330,20 +330,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backends = args.backend or available_backends()
     options = BackendOptions(device=args.device, precision=args.precision, threads=args.threads,
                              cuda_graphs=args.cuda_graphs)
-    results = run_benchmark(args.model, backends, tuple(args.sizes), args.frames, args.warmup,
-                            options)
-    print(f"{'backend':12s} {'input':>10s} {'p50':>7s} {'p95':>7s} {'p99':>7s} {'fps':>7s} "
-          f"{'pre':>6s} {'infer':>7s} {'post':>6s} {'RSS MiB':>8s}  detail")
-    for r in results:
-        print(f"{r.backend:12s} {r.input[1]:>5d}x{r.input[0]:<4d} {r.p50_ms:7.2f} {r.p95_ms:7.2f} "
-              f"{r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} {r.infer_ms:7.2f} "
-              f"{r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
+    models = args.model or ["models/default"]
+    results = []  # sizes outer, models inner: several models are measured side by side
+    for size in args.sizes:
+        for model in models:
+            results += [(model, r) for r in run_benchmark(model, backends, (size,), args.frames,
+                                                          args.warmup, options)]
+    width = max(len(str(m)) for m in models)
+    print(f"{'model':{width}s} {'backend':12s} {'input':>10s} {'p50':>7s} {'p95':>7s} {'p99':>7s} "
+          f"{'fps':>7s} {'pre':>6s} {'infer':>7s} {'post':>6s} {'RSS MiB':>8s}  detail")
+    for model, r in results:
+        print(f"{str(model):{width}s} {r.backend:12s} {r.input[1]:>5d}x{r.input[0]:<4d} "
+              f"{r.p50_ms:7.2f} {r.p95_ms:7.2f} {r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} "
+              f"{r.infer_ms:7.2f} {r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
     if args.json:
         from ..machine import describe_machine
 
-        doc = {"model": str(args.model),
+        doc = {"model": str(models[0]) if len(models) == 1 else [str(m) for m in models],
                "machine": {**describe_machine(), "date": time.strftime("%Y-%m-%d")},
-               "results": [r.to_json() for r in results]}
+               "results": [{"model": str(m), **r.to_json()} for m, r in results]}
         write_bytes_atomic(args.json, (json.dumps(doc, indent=2) + "\n").encode())
     return 0
 
@@ -479,7 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="latency/throughput per backend and input size")
-    p.add_argument("--model", default="models/default")
+    p.add_argument("--model", action="append", default=None,
+                   help="model folder (default models/default); repeat to compare models side "
+                        "by side in one run")
     p.add_argument("--backend", action="append", default=None,
                    help="repeatable; default: every backend available here")
     p.add_argument("--sizes", type=_size, nargs="+", default=[(480, 640), (720, 1280),
