@@ -17,7 +17,7 @@ TRT_STUBS_SCRIPT := tools/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
 
-.PHONY: run test venv synth-data default-model clean help
+.PHONY: run test venv synth-data default-model chaos soak clean help
 
 help:
 	@echo "make run    segmenter_node on the shipped model, fed by the bundled bag over ROS 2 -> out/"
@@ -57,6 +57,14 @@ synth-data: venv
 	$(VENV)/bin/crop-weed-seg synth --out data/synth/train --count 2000 --seed 1 --preset train
 	$(VENV)/bin/crop-weed-seg synth --out data/synth/val --count 200 --seed 2 --preset train
 	$(VENV)/bin/crop-weed-seg synth --out data/synth/heldout --count 300 --seed 3 --preset heldout
+
+# Reliability probes (docs/RELIABILITY.md): the chaos suite with its slow variants, and the
+# one-hour soak at 30 Hz 640x480 through both nodes.
+chaos: venv
+	CHAOS_SLOW=1 $(PY) -m pytest -q -s test/test_chaos.py
+
+soak: venv
+	$(PY) tools/soak.py --minutes 60 --out out/soak
 
 clean:
 	rm -rf out build install log .pytest_cache

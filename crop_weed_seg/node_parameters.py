@@ -109,6 +109,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "A frame older than this (node clock minus image stamp) when its labels are "
               "ready is not used for spraying: its spray_targets are published empty.",
               low=0.01, high=60.0),
+    ParamSpec("max_future_s", 0.2,
+              "A frame stamped more than this ahead of the node clock (a broken camera clock, "
+              "/clock behind) gives labels but empty spray_targets, and tracking starts afresh "
+              "(future_frames) [s].", low=0.0, high=60.0),
     # --- spray targets (changeable at run time) -------------------------------------------------
     ParamSpec("target_frame", "base_link",
               "Frame of spray_targets: x forward (direction of travel), y left, ground at z=0.",
@@ -157,6 +161,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("odom_timeout_s", 1.0,
               "Odometry further than this from an image's stamp is not used for it.",
               low=0.01, high=60.0),
+    ParamSpec("max_speed_mps", 10.0,
+              "Odometry faster than this is implausible: counted in bad_odometry with the "
+              "reason, and the speed is unknown until a plausible message comes [m/s].",
+              low=0.1, high=100.0),
 )
 
 BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}

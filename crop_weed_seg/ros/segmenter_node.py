@@ -14,6 +14,12 @@ is logged (throttled), counted and skipped; the node keeps going.
 
 from __future__ import annotations
 
+# First, before the imports below (seconds of rclpy, numpy, OpenCV, a backend): SIGINT/SIGTERM
+# during start-up end the process with exit code 0 (docs/RELIABILITY.md).
+from crop_weed_seg.ros import clean_exit
+
+clean_exit.install_if_program(__name__, "crop_weed_seg", "segmenter_node")
+
 import socket
 import sys
 import threading
@@ -26,14 +32,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from crop_weed_seg.ros.node_main import run_node
+from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.backends.base import BackendOptions
 from crop_weed_seg.classes import PALETTE_RGB
@@ -51,6 +56,8 @@ PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,
            ERROR: DiagnosticStatus.ERROR, STALE: DiagnosticStatus.STALE}
 DIAGNOSTIC_NAME = f"{NODE_NAME}: segmenter"
+#: How long shutdown waits for the frame in progress [s].
+WORKER_JOIN_S = 20.0
 
 
 def default_model_dir() -> Path:
@@ -87,7 +94,7 @@ def _stamp_s(header: Any) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
-class SegmenterNode(Node):
+class SegmenterNode(ManagedNode):
     """The ``crop_weed_seg`` node. Raises CropWeedSegError at construction when the model or a
     parameter is unusable (the caller makes that fatal)."""
 
@@ -191,8 +198,9 @@ class SegmenterNode(Node):
             array = DiagnosticArray(status=[status])
             array.header.stamp = self.get_clock().now().to_msg()
             try:
-                self.pub_diagnostics.publish(array)
-            except Exception:  # noqa: BLE001 — shutting down while loading
+                if not self.publish_safely(self.pub_diagnostics, array):
+                    return
+            except Exception:  # noqa: BLE001 — torn down while loading
                 return
 
     def _warm_up(self) -> None:
@@ -226,13 +234,14 @@ class SegmenterNode(Node):
                 self.spray.set_camera_info(msg.k, msg.d, msg.width, msg.height,
                                            msg.distortion_model)
             except InvalidFrameError as exc:
-                self.get_logger().warning(f"camera_info ignored: {exc}",
-                                          throttle_duration_sec=5.0)
+                self.get_logger().warning(f"camera_info refused, the last good one is kept: "
+                                          f"{exc}", throttle_duration_sec=5.0)
 
     def _on_odom(self, msg: Odometry) -> None:
         v = msg.twist.twist.linear
         with self._spray_lock:
-            ok = self.spray.speed.update(_stamp_s(msg.header), v.x, v.y)
+            ok = self.spray.speed.update(_stamp_s(msg.header), v.x, v.y,
+                                         float(self._param("max_speed_mps")))
         if not ok:
             self.get_logger().warning(f"odometry ignored: {self.spray.speed.last_problem}",
                                       throttle_duration_sec=5.0)
@@ -298,8 +307,21 @@ class SegmenterNode(Node):
         """``spray_targets`` for every processed frame (empty when none, or when the frame is
         too old to spray from), ``spray_markers`` while subscribed."""
         settings = self._spray_settings()
-        age_s = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e9
-        if age_s > float(self._param("max_frame_age_s")):
+        now = self.get_clock().now()
+        age_s = (now - Time.from_msg(header.stamp)).nanoseconds / 1e9
+        with self._spray_lock:   # a clock that jumped back, or a frame from the future
+            jumps = self.spray.counters["time_jumps"]
+            future = self.spray.check_clock(_stamp_s(header), now.nanoseconds * 1e-9,
+                                            float(self._param("max_future_s")))
+            jumped = self.spray.counters["time_jumps"] > jumps
+        if jumped:
+            self.get_logger().warning(f"time jumped ({self.spray.last_time_problem}): tracking "
+                                      "and travel start afresh", throttle_duration_sec=1.0)
+        if future is not None:
+            records = empty_targets(0)
+            self.get_logger().warning(f"{future}: no spray targets from it, tracking reset",
+                                      throttle_duration_sec=5.0)
+        elif age_s > float(self._param("max_frame_age_s")):
             records = empty_targets(0)
             self.spray_counts["frames_too_old"] += 1
             self.get_logger().warning(
@@ -342,6 +364,9 @@ class SegmenterNode(Node):
         snap["bad_odometry"] = self.spray.speed.bad
         snap["speed_mps"] = self.spray.speed.speed
         snap["geometry"] = self.spray.geometry_source
+        snap["last_odometry_problem"] = self.spray.speed.last_problem
+        snap["last_camera_info_problem"] = self.spray.last_camera_info_problem
+        snap["last_time_problem"] = self.spray.last_time_problem
         return snap
 
     def _publish_diagnostics(self) -> None:
@@ -350,12 +375,23 @@ class SegmenterNode(Node):
                                 float(self._param("stale_timeout_s")), self._rejects_reported)
         self._rejects_reported = snap["rejected_frames"] + snap["failed_frames"]
         spray_problems = {k: snap[k] for k in ("bad_camera_info", "camera_info_mismatch",
-                                                "bad_odometry", "frames_too_old")}
+                                                "bad_odometry", "frames_too_old", "time_jumps",
+                                                "future_frames")}
         rose = [k for k, v in spray_problems.items() if v > self._spray_reported.get(k, 0)]
         self._spray_reported = spray_problems
         if level == OK and (rose or (snap["geometry"] == "none" and snap["frames_out"])):
             level = WARN
-            message = ("spray input problems: " + ", ".join(rose) + "; " if rose else "") + \
+            reasons = {"bad_camera_info": snap["last_camera_info_problem"],
+                       "bad_odometry": snap["last_odometry_problem"],
+                       "time_jumps": snap["last_time_problem"],
+                       "future_frames": snap["last_time_problem"]}
+            told = set()
+            parts = []
+            for k in rose:
+                why = reasons.get(k, "")
+                parts.append(f"{k} ({why})" if why and why not in told else k)
+                told.add(why)
+            message = ("spray input problems: " + ", ".join(parts) + "; " if rose else "") + \
                 f"geometry: {snap['geometry']} ({self.spray.last_problem or 'no camera_info'})"
         values = dict(snap)
         values.update(self.model_info)
@@ -368,13 +404,25 @@ class SegmenterNode(Node):
             values=[KeyValue(key=k, value=format_value(v)) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diagnostics.publish(array)
+        self.publish_safely(self.pub_diagnostics, array)
 
-    def shutdown(self) -> None:
-        """Stop the worker (waits for the frame in progress)."""
-        self._slot.close()
-        self._worker.join(timeout=10.0)
-        self.segmenter.close()
+    def shutdown(self) -> bool:
+        """Stop the worker (waits for the frame in progress) and release the backend; also for
+        a node whose construction a signal aborted. False when the worker did not stop."""
+        slot = getattr(self, "_slot", None)
+        worker = getattr(self, "_worker", None)
+        if slot is not None:
+            slot.close()
+        stopped = True
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=WORKER_JOIN_S)
+            stopped = not worker.is_alive()
+            if not stopped:
+                self.get_logger().error(f"worker still busy after {WORKER_JOIN_S:.0f} s")
+        segmenter = getattr(self, "segmenter", None)
+        if segmenter is not None and stopped:
+            segmenter.close()
+        return stopped
 
 
 

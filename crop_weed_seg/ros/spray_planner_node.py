@@ -22,6 +22,12 @@ keeps that true under a multi-threaded executor too. The work per message is sma
 
 from __future__ import annotations
 
+# First, before the imports below: SIGINT/SIGTERM during start-up end the process with exit
+# code 0 (docs/RELIABILITY.md).
+from crop_weed_seg.ros import clean_exit
+
+clean_exit.install_if_program(__name__, "spray_planner", "spray_planner")
+
 import math
 import socket
 import sys
@@ -33,11 +39,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
 
-from crop_weed_seg.ros.node_main import run_node
+from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.spray_messages import records_from_cloud
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.errors import ConfigError
@@ -47,6 +52,8 @@ from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
 #: Counters whose rise turns diagnostics ERROR.
 BAD_INPUT = ("bad_odometry", "bad_clouds", "rejected_targets")
+#: Counters whose rise turns diagnostics WARN (time jumped: stored windows were forgotten).
+TIME_PROBLEMS = ("time_jumps", "future_frames")
 
 
 
@@ -68,7 +75,7 @@ def _seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-class SprayPlannerNode(Node):
+class SprayPlannerNode(ManagedNode):
     """The ``spray_planner`` node. Raises ConfigError/ParameterException at construction when a
     parameter is unusable (the caller makes that fatal)."""
 
@@ -85,6 +92,7 @@ class SprayPlannerNode(Node):
         self.counters = {"bad_clouds": 0, "wrong_frame": 0, "published": 0,
                          "watchdog_published": 0}
         self._bad_reported = 0
+        self._time_reported = 0
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._last_targets_steady: float | None = None
         self._last_publish_steady = -math.inf
@@ -182,13 +190,15 @@ class SprayPlannerNode(Node):
         now = self.get_clock().now()
         t = now.nanoseconds * 1e-9
         with self._lock:
+            self.planner.observe_clock(t)       # a jump back resets before anything is decided
             stale = self.planner.is_stale(t) or self._steady_stale()
             states = self.planner.nozzle_states(t, stale=stale)
             names = list(self._names)
         msg = JointState(name=names, position=[1.0 if s else 0.0 for s in states])
         msg.header.stamp = now.to_msg()
         msg.header.frame_id = self.target_frame
-        self.pub_states.publish(msg)
+        if not self.publish_safely(self.pub_states, msg):
+            return
         self._last_publish_steady = time.monotonic()
         self.counters["published"] += 1
 
@@ -216,9 +226,18 @@ class SprayPlannerNode(Node):
         bad = sum(int(snap[k]) for k in BAD_INPUT)
         rose = bad > self._bad_reported
         self._bad_reported = bad
+        jumps = sum(int(snap[k]) for k in TIME_PROBLEMS)
+        jumped = jumps > self._time_reported
+        self._time_reported = jumps
         if rose:
             level = DiagnosticStatus.ERROR
             message = "bad input: " + ", ".join(f"{k}={snap[k]}" for k in BAD_INPUT)
+            if snap["last_odometry_problem"] and "bad_odometry" in message:
+                message += f" (last odometry problem: {snap['last_odometry_problem']})"
+        elif jumped:
+            level = DiagnosticStatus.WARN
+            message = (f"time jumped ({snap['last_time_problem']}): stored windows forgotten; "
+                       + ", ".join(f"{k}={snap[k]}" for k in TIME_PROBLEMS))
         elif snap["applied"].startswith("failure_policy"):
             level = DiagnosticStatus.WARN
             why = " and ".join(reason for flag, reason in
@@ -241,7 +260,7 @@ class SprayPlannerNode(Node):
             values=[KeyValue(key=k, value=format_value(v)) for k, v in snap.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diagnostics.publish(array)
+        self.publish_safely(self.pub_diagnostics, array)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -6,8 +6,12 @@ z along the optical axis. Mounted with pitch 0 the camera looks straight down wi
 the image towards the front of the robot (image right = robot right, −y). A positive pitch
 tilts the optical axis forward (towards +x) by that angle.
 
-Intrinsics come from ``sensor_msgs/CameraInfo`` (K and plumb_bob distortion; points are
-undistorted with OpenCV) or from a horizontal field of view. Extrinsics are parameters: the
+Intrinsics come from ``sensor_msgs/CameraInfo`` (K and a ``plumb_bob`` (5 coefficients),
+``rational_polynomial`` (8) or ``equidistant`` (fisheye, 4) distortion; points are undistorted
+with OpenCV) or from a horizontal field of view. A CameraInfo is checked completely before it is
+used (:meth:`CameraIntrinsics.from_camera_info`): K a camera matrix with finite positive focal
+lengths and the principal point inside the image, a known distortion model with its number of
+coefficients (or none), and a trial undistortion that OpenCV accepts with finite results. Extrinsics are parameters: the
 camera's optical centre (x, y) in ``target_frame``, its height above the ground and its pitch.
 
 The boom is ``nozzle_count`` nozzles ``nozzle_spacing_m`` apart, centred at
@@ -27,9 +31,18 @@ import numpy as np
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
 
 
+#: Distortion models of sensor_msgs/CameraInfo we can undo, with their number of coefficients.
+DISTORTION_MODELS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+#: A CameraInfo whose distortion, undone and applied again, moves a pixel of the image corners,
+#: edge midpoints or centre by more than this is refused.
+ROUND_TRIP_PX = 2.0
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """Pinhole camera with optional plumb_bob distortion (k1, k2, p1, p2, k3)."""
+    """Pinhole camera with optional distortion: ``plumb_bob`` (k1, k2, p1, p2, k3),
+    ``rational_polynomial`` (k1, k2, p1, p2, k3, k4, k5, k6) or ``equidistant`` (fisheye
+    k1..k4); an empty ``distortion`` means none."""
 
     width: int
     height: int
@@ -38,6 +51,7 @@ class CameraIntrinsics:
     cx: float
     cy: float
     distortion: tuple[float, ...] = ()
+    model: str = "plumb_bob"
 
     def __post_init__(self) -> None:
         problems = []
@@ -52,8 +66,44 @@ class CameraIntrinsics:
                 problems.append(f"principal point {name} is not finite")
         if not all(math.isfinite(d) for d in self.distortion):
             problems.append("distortion holds NaN or Inf")
+        expected = DISTORTION_MODELS.get(self.model)
+        if expected is None:
+            problems.append(f"distortion model {self.model!r} is not supported (one of "
+                            f"{', '.join(DISTORTION_MODELS)})")
+        elif len(self.distortion) not in (0, expected):
+            problems.append(f"distortion model {self.model} has {expected} coefficients, "
+                            f"D has {len(self.distortion)}")
+        if not problems and self.has_distortion:
+            problem = self._trial_undistortion()
+            if problem:
+                problems.append(problem)
         if problems:
             raise InvalidFrameError("camera intrinsics unusable: " + "; ".join(problems))
+
+    @property
+    def has_distortion(self) -> bool:
+        return bool(self.distortion) and any(self.distortion)
+
+    def _trial_undistortion(self) -> str | None:
+        """Why OpenCV cannot undo this distortion over the image (None when it can): undo it
+        for the corners, edge midpoints and centre, require finite results, and distort them
+        again: a model that does not come back within :data:`ROUND_TRIP_PX` there (coefficients
+        outside their valid range, a polynomial that folds over) would put targets elsewhere."""
+        u = (0.0, (self.width - 1) / 2.0, self.width - 1.0)
+        v = (0.0, (self.height - 1) / 2.0, self.height - 1.0)
+        pts = np.array([(a, b) for a in u for b in v], np.float64)
+        try:
+            out = undistort_normalized(pts, self)
+            if not np.isfinite(out).all():
+                return "undistortion gives non-finite points"
+            back = project_normalized(out, self)
+        except cv2.error as exc:
+            return f"OpenCV rejects the distortion: {str(exc).strip().splitlines()[-1]}"
+        error = float(np.max(np.abs(back - pts))) if np.isfinite(back).all() else math.inf
+        if not error <= ROUND_TRIP_PX:
+            return (f"the distortion does not invert over the image (a pixel comes back "
+                    f"{error:.3g} px away; at most {ROUND_TRIP_PX:g})")
+        return None
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> "CameraIntrinsics":
@@ -67,25 +117,70 @@ class CameraIntrinsics:
     def from_camera_info(cls, k: list[float] | tuple[float, ...], d: list[float] | tuple,
                          width: int, height: int, model: str = "plumb_bob"
                          ) -> "CameraIntrinsics":
-        """From CameraInfo's row-major K (9 values), D, width and height."""
+        """From CameraInfo's row-major K (9 values), D, width, height and distortion model,
+        checked completely (module docstring); InvalidFrameError says what is wrong. An empty
+        model is accepted only without distortion (an uncalibrated camera)."""
         if len(k) != 9:
             raise InvalidFrameError(f"camera_info K has {len(k)} values, expected 9")
-        if model not in ("plumb_bob", "rational_polynomial", "") and any(d):
-            raise InvalidFrameError(f"camera_info distortion model {model!r} is not supported "
-                                    "(plumb_bob or rational_polynomial)")
-        return cls(int(width), int(height), float(k[0]), float(k[4]), float(k[2]),
-                   float(k[5]), tuple(float(v) for v in d))
+        kv = [float(v) for v in k]
+        dv = tuple(float(v) for v in d)
+        problems = []
+        if not all(math.isfinite(v) for v in kv):
+            problems.append("K holds NaN or Inf")
+        elif abs(kv[3]) > 0 or abs(kv[6]) > 0 or abs(kv[7]) > 0 or abs(kv[8] - 1.0) > 1e-9:
+            problems.append(f"K is not a camera matrix (rows 2 and 3 must be [0, fy, cy] and "
+                            f"[0, 0, 1], got {kv[3:]})")
+        elif abs(kv[1]) > 1e-9 * max(abs(kv[0]), 1.0):
+            problems.append(f"K has skew {kv[1]} (not supported)")
+        elif not (0.0 <= kv[2] <= width and 0.0 <= kv[5] <= height):
+            problems.append(f"principal point ({kv[2]}, {kv[5]}) lies outside the "
+                            f"{width}x{height} image")
+        if model == "":
+            if any(dv):
+                problems.append("D has coefficients but distortion_model is empty")
+            model, dv = "plumb_bob", ()
+        if problems:
+            raise InvalidFrameError("camera_info unusable: " + "; ".join(problems))
+        return cls(int(width), int(height), kv[0], kv[4], kv[2], kv[5], dv, str(model))
 
     def scaled_to(self, width: int, height: int) -> "CameraIntrinsics":
         """The same camera at another resolution (binning / resized image)."""
         sx, sy = width / self.width, height / self.height
         return CameraIntrinsics(width, height, self.fx * sx, self.fy * sy,
                                 (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
-                                self.distortion)
+                                self.distortion, self.model)
 
     @property
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], np.float64)
+
+
+def undistort_normalized(uv: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
+    """Undistorted normalised image coordinates (N, 2) of pixel positions (N, 2)."""
+    pts = np.asarray(uv, np.float64).reshape(-1, 1, 2)
+    if intr.has_distortion:
+        dist = np.asarray(intr.distortion, np.float64)
+        if intr.model == "equidistant":
+            out = cv2.fisheye.undistortPoints(pts, intr.matrix, dist)
+        else:
+            out = cv2.undistortPoints(pts, intr.matrix, dist)
+        return out.reshape(-1, 2)
+    return np.column_stack(((pts[:, 0, 0] - intr.cx) / intr.fx,
+                            (pts[:, 0, 1] - intr.cy) / intr.fy))
+
+
+def project_normalized(xy: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
+    """Pixel positions (N, 2) of normalised image coordinates (N, 2), with distortion."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    pts = np.column_stack((xy, np.ones(len(xy)))).reshape(-1, 1, 3)
+    rvec = tvec = np.zeros(3)
+    if intr.model == "equidistant" and intr.has_distortion:
+        proj, _ = cv2.fisheye.projectPoints(pts, rvec, tvec, intr.matrix,
+                                            np.asarray(intr.distortion, np.float64))
+    else:
+        proj, _ = cv2.projectPoints(pts, rvec, tvec, intr.matrix,
+                                    np.asarray(intr.distortion or (0.0,) * 5, np.float64))
+    return proj.reshape(-1, 2)
 
 
 @dataclass(frozen=True)
@@ -129,13 +224,7 @@ class GroundProjector:
 
     def normalized(self, uv: np.ndarray) -> np.ndarray:
         """Undistorted normalised image coordinates (N, 2) of pixel positions (N, 2)."""
-        pts = np.asarray(uv, np.float64).reshape(-1, 1, 2)
-        if self.intrinsics.distortion and any(self.intrinsics.distortion):
-            out = cv2.undistortPoints(pts, self.intrinsics.matrix,
-                                      np.asarray(self.intrinsics.distortion, np.float64))
-            return out.reshape(-1, 2)
-        i = self.intrinsics
-        return np.column_stack(((pts[:, 0, 0] - i.cx) / i.fx, (pts[:, 0, 1] - i.cy) / i.fy))
+        return undistort_normalized(uv, self.intrinsics)
 
     def pixels_to_ground(self, uv: np.ndarray) -> np.ndarray:
         """Ground points (N, 2) = (x, y) in ``target_frame`` of pixel positions (N, 2);
@@ -157,12 +246,8 @@ class GroundProjector:
         out = np.full((len(xy), 2), np.nan)
         ahead = z > 1e-9
         if ahead.any():
-            rvec = np.zeros(3)
-            tvec = np.zeros(3)
-            dist = np.asarray(self.intrinsics.distortion or (0.0,) * 5, np.float64)
-            proj, _ = cv2.projectPoints(cam[ahead].reshape(-1, 1, 3), rvec, tvec,
-                                        self.intrinsics.matrix, dist)
-            out[ahead] = proj.reshape(-1, 2)
+            c = cam[ahead]
+            out[ahead] = project_normalized(c[:, :2] / c[:, 2:3], self.intrinsics)
         return out
 
     def metres_per_pixel(self, uv: np.ndarray) -> np.ndarray:

@@ -5,6 +5,13 @@ and the extractor and tracker that turn labels into target records.
 Every doubtful input falls back to *no geometry*: targets then keep their pixel fields but have
 no ground position and lane −1, so nothing downstream can spray outside the known geometry.
 Each fallback is counted (:attr:`TargetPipeline.counters`) for ``/diagnostics``.
+
+Time. Tracking places each target on the ground with the distance driven up to its image's
+stamp. When the stamps jump back by more than :data:`TIME_JUMP_BACK_S` (a bag that loops, a
+simulator reset), or the node's clock does (:meth:`TargetPipeline.check_clock`), or a frame is
+stamped more than ``max_future_s`` ahead of the clock, tracking and travel start afresh
+(``time_jumps``, ``future_frames``); a frame from the future gives no targets. Without this, the
+travel froze at the newest stamp and track ids stuck to image positions instead of weeds.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, Gr
 from crop_weed_seg.spray.records import empty_targets
 from crop_weed_seg.spray.targets import TargetConfig, TargetExtractor
 from crop_weed_seg.spray.tracking import TargetTracker
+
+#: Stamps or a clock going back by more than this [s] is a time jump: tracking starts afresh.
+#: Smaller steps back (frames out of order) are placed by extrapolating the travel.
+TIME_JUMP_BACK_S = 1.0
+#: Default bound of a plausible ground speed [m/s] (parameter ``max_speed_mps``).
+MAX_SPEED_MPS = 10.0
+#: Default of how far a frame may be stamped ahead of the node clock [s] (``max_future_s``).
+MAX_FUTURE_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,9 @@ class SpraySettings:
 
 
 class SpeedEstimate:
-    """Ground speed from odometry, with its age; NaN, infinite or negative (reversing) speeds
-    are rejected and counted, and then the speed is unknown until a good message comes."""
+    """Ground speed from odometry, with its age; NaN, infinite, negative (reversing) and
+    implausible speeds (above ``max_speed_mps``) are rejected and counted with the reason
+    (:attr:`last_problem`), and then the speed is unknown until a good message comes."""
 
     def __init__(self) -> None:
         self.speed: float | None = None
@@ -83,20 +99,25 @@ class SpeedEstimate:
         self.bad = 0
         self.last_problem = ""
 
-    def update(self, stamp_s: float, vx: float, vy: float = 0.0) -> bool:
-        if not (math.isfinite(vx) and math.isfinite(vy)):
-            self.bad += 1
-            self.last_problem = f"odometry speed is not finite ({vx}, {vy})"
-            self.speed = None
-            return False
+    def update(self, stamp_s: float, vx: float, vy: float = 0.0,
+               max_speed_mps: float = MAX_SPEED_MPS) -> bool:
+        if not (math.isfinite(vx) and math.isfinite(vy) and math.isfinite(stamp_s)):
+            return self._reject(f"odometry is not finite (speed {vx}, {vy}; stamp {stamp_s})")
         if vx < 0:
-            self.bad += 1
-            self.last_problem = f"odometry says the robot reverses ({vx:.3f} m/s)"
-            self.speed = None
-            return False
-        self.speed = math.hypot(vx, vy)
+            return self._reject(f"odometry says the robot reverses ({vx:.3f} m/s)")
+        speed = math.hypot(vx, vy)
+        if speed > max_speed_mps:
+            return self._reject(f"odometry speed {speed:.4g} m/s is above max_speed_mps "
+                                f"{max_speed_mps:g}: implausible")
+        self.speed = speed
         self.stamp_s = stamp_s
         return True
+
+    def _reject(self, reason: str) -> bool:
+        self.bad += 1
+        self.last_problem = reason
+        self.speed = None
+        return False
 
     def at(self, stamp_s: float, timeout_s: float, default: float) -> tuple[float | None, str]:
         """(speed or None, source) for an image stamped ``stamp_s``: odometry when it is at
@@ -116,8 +137,11 @@ class TargetPipeline:
         self.camera_info: CameraIntrinsics | None = None
         self.speed = SpeedEstimate()
         self.counters = {"bad_camera_info": 0, "camera_info_mismatch": 0,
-                         "frames_without_geometry": 0}
+                         "frames_without_geometry": 0, "time_jumps": 0, "future_frames": 0}
         self.last_problem = ""
+        self.last_camera_info_problem = ""
+        self.last_time_problem = ""
+        self._newest_now: float | None = None
         self.geometry_source = "none"
         self._key: tuple | None = None
         self._extractor: TargetExtractor | None = None
@@ -132,8 +156,42 @@ class TargetPipeline:
                                                                  height, model)
         except InvalidFrameError as exc:
             self.counters["bad_camera_info"] += 1
-            self.last_problem = str(exc)
+            self.last_problem = self.last_camera_info_problem = str(exc)
             raise
+
+    # ------------------------------------------------------------------------------- time
+    def reset_motion(self) -> None:
+        """Forget tracks and travel (time jumped). Track ids keep counting up, so a consumer
+        never joins a new weed with an old one under the same id."""
+        if self._tracker is not None:
+            self._tracker.clear()
+        self._travel = 0.0
+        self._travel_stamp = None
+        self._newest_now = None
+
+    def _time_jump(self, reason: str) -> None:
+        self.counters["time_jumps"] += 1
+        self.last_time_problem = reason
+        self.reset_motion()
+
+    def check_clock(self, stamp_s: float, now_s: float, max_future_s: float = MAX_FUTURE_S
+                    ) -> str | None:
+        """Before a frame's targets: the node clock against the newest clock seen (a jump back
+        resets tracking) and the frame's stamp against the clock. Returns None when the frame
+        may be used, else why not (a frame stamped more than ``max_future_s`` ahead: counted in
+        ``future_frames``, tracking reset, no targets)."""
+        if self._newest_now is not None and now_s < self._newest_now - TIME_JUMP_BACK_S:
+            self._time_jump(f"the node clock jumped back {self._newest_now - now_s:.3f} s")
+        self._newest_now = now_s if self._newest_now is None else max(self._newest_now, now_s)
+        if stamp_s > now_s + max_future_s:
+            self.counters["future_frames"] += 1
+            self.last_time_problem = (f"frame stamped {stamp_s - now_s:.3f} s ahead of the node "
+                                      f"clock (max_future_s {max_future_s:g})")
+            newest_now = self._newest_now
+            self.reset_motion()
+            self._newest_now = newest_now
+            return self.last_time_problem
+        return None
 
     def _intrinsics(self, h: int, w: int, settings: SpraySettings) -> CameraIntrinsics | None:
         cam = self.camera_info
@@ -156,11 +214,17 @@ class TargetPipeline:
         return None
 
     def _advance(self, stamp_s: float, speed: float | None) -> float:
-        """Distance driven up to ``stamp_s`` (integrated from the speeds of the frames)."""
-        if self._travel_stamp is not None and speed is not None and stamp_s > self._travel_stamp:
+        """Distance driven up to ``stamp_s`` (integrated from the speeds of the frames). A stamp
+        older than the newest (a frame out of order) is placed by extrapolating back; one older
+        by more than :data:`TIME_JUMP_BACK_S` is a time jump: tracking starts afresh."""
+        if self._travel_stamp is not None and stamp_s < self._travel_stamp - TIME_JUMP_BACK_S:
+            self._time_jump(f"image stamps jumped back {self._travel_stamp - stamp_s:.3f} s")
+        if self._travel_stamp is not None and stamp_s < self._travel_stamp:
+            back = speed * (self._travel_stamp - stamp_s) if speed is not None else 0.0
+            return self._travel - back
+        if self._travel_stamp is not None and speed is not None:
             self._travel += speed * min(stamp_s - self._travel_stamp, 1.0)
-        if self._travel_stamp is None or stamp_s > self._travel_stamp:
-            self._travel_stamp = stamp_s
+        self._travel_stamp = stamp_s
         return self._travel
 
     def targets(self, labels: np.ndarray, confidence: np.ndarray | None, stamp_s: float,
@@ -183,7 +247,9 @@ class TargetPipeline:
             boom = settings.boom() if intr is not None else None
             self._extractor = TargetExtractor(projector, boom, settings.target_config())
             if self._tracker is None or self._key is None or self._key[0] != settings:
-                self._tracker = TargetTracker(gate_m=settings.track_gate_m)
+                # new settings: new tracks, but ids go on counting (never reused for a new weed)
+                first = self._tracker.next_id if self._tracker is not None else 1
+                self._tracker = TargetTracker(gate_m=settings.track_gate_m, first_id=first)
             self._key = key
         assert self._extractor is not None and self._tracker is not None
         if intr is None:

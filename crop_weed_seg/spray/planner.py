@@ -44,14 +44,25 @@ Targets
     even while the robot stands still. Intervals that the nozzle line has passed are dropped;
     hard caps (:data:`MAX_TRACKS`, :data:`MAX_UNTRACKED_PER_LANE`) evict the rest, counted.
     A whole call is rejected (its targets counted in ``rejected_targets``) when its stamp is
-    older than ``max_target_age_s`` or more than :data:`FUTURE_TOLERANCE_S` ahead of now.
+    older than ``max_target_age_s`` or more than ``max_future_s`` ahead of now; a call from the
+    future also forgets the stored windows (``future_frames``): the time base is broken.
+
+Time jumps
+    The planner's clock (``now`` of :meth:`add_targets` and :meth:`nozzle_states`) or the
+    odometry stamps going back by more than :data:`CLOCK_JUMP_BACK_S` (a bag that loops, a
+    simulator reset) reset the planner: odometry, stored windows and stale timer. Target stamps
+    going back that far forget the stored windows. Each event counts once in ``time_jumps``
+    (odometry jumps also in ``clock_resets``). Without this, views of a weed from both sides of
+    the jump were joined into one long window.
 
 Unknown speed
     Before the first odometry update the planner uses ``default_speed_mps``; when it is None
     (the default) targets cannot be placed on the ground: they are dropped and counted
     (``targets_without_odometry``) and in ``spot`` mode every nozzle stays shut. Negative speeds
     (reversing) beyond :data:`REVERSE_TOLERANCE_MPS` are counted in ``bad_odometry`` and held
-    as speed 0 (travel is never integrated backwards); NaN/Inf updates are counted and ignored.
+    as speed 0 (travel is never integrated backwards); NaN/Inf updates and implausible ones
+    (faster than ``max_speed_mps``) are counted and ignored (``last_odometry_problem`` says why),
+    so a stream of them makes the odometry *lost* after ``odom_timeout_s``.
     Odometry that stops for longer than ``odom_timeout_s`` after it had started is *lost*: the
     travel would be extrapolated with a speed nobody confirms, so ``failure_policy`` decides
     until the next update (``odometry_timeouts`` counts the losses; 0 disables the check).
@@ -87,12 +98,16 @@ from crop_weed_seg.spray.geometry import Boom
 MODES = ("spot", "off", "blanket")
 FAILURE_POLICIES = ("off", "blanket")
 
-#: A target stamp may be this far ahead of the planner's now (clock skew between machines).
+#: Default of ``max_future_s``: a target stamp may be this far ahead of the planner's now
+#: (clock skew between machines, /clock arriving after the images).
 FUTURE_TOLERANCE_S = 0.2
+#: Default of ``max_speed_mps``: faster odometry is implausible.
+MAX_SPEED_MPS = 10.0
 #: Speeds in [−this, 0) count as standing still, not as reversing (odometry noise).
 REVERSE_TOLERANCE_MPS = 0.01
-#: An odometry update this much older than the newest one means the clock jumped back (a bag
-#: replay that looped): the planner resets. Smaller steps back are ignored (``late_odometry``).
+#: An odometry update, a target stamp or the planner's clock this much older than the newest
+#: one means time jumped back (a bag replay that looped, a simulator reset): the planner resets.
+#: Smaller steps back are ignored (``late_odometry``) or placed from the odometry history.
 CLOCK_JUMP_BACK_S = 1.0
 #: Odometry history: at least this long, at most this many updates.
 HISTORY_S = 30.0
@@ -118,6 +133,8 @@ class PlannerConfig:
     default_speed_mps: float | None = None
     odom_timeout_s: float = 1.0
     min_speed_mps: float = 0.05
+    max_future_s: float = FUTURE_TOLERANCE_S
+    max_speed_mps: float = MAX_SPEED_MPS
 
     def __post_init__(self) -> None:
         def number(name: str, low: float, high: float, low_open: bool = False) -> None:
@@ -136,8 +153,13 @@ class PlannerConfig:
         number("bridge_gap_m", 0.0, 10.0)
         number("odom_timeout_s", 0.0, 3600.0)
         number("min_speed_mps", 0.0, 100.0)
+        number("max_future_s", 0.0, 60.0)
+        number("max_speed_mps", 0.0, 100.0, low_open=True)
         if self.default_speed_mps is not None:
             number("default_speed_mps", 0.0, 100.0, low_open=True)
+            if self.default_speed_mps > self.max_speed_mps:
+                raise ConfigError(f"default_speed_mps={self.default_speed_mps!r} must not "
+                                  f"exceed max_speed_mps={self.max_speed_mps!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
         if self.failure_policy not in FAILURE_POLICIES:
@@ -200,7 +222,12 @@ class SprayPlanner:
                          "rejected_messages": 0, "rejected_targets": 0,
                          "targets_without_odometry": 0, "evicted_targets": 0,
                          "odometry_updates": 0, "bad_odometry": 0, "late_odometry": 0,
-                         "clock_resets": 0, "odometry_timeouts": 0}
+                         "clock_resets": 0, "odometry_timeouts": 0, "time_jumps": 0,
+                         "future_frames": 0}
+        self.last_odometry_problem = ""
+        self.last_time_problem = ""
+        self._clock = -math.inf                   # newest planner clock (now) seen
+        self._newest_stamp: float | None = None   # newest target stamp seen
 
     # ----------------------------------------------------------------------- configuration
     def reconfigure(self, boom: Boom | None = None, config: PlannerConfig | None = None) -> None:
@@ -231,6 +258,21 @@ class SprayPlanner:
         self.clear_targets()
         self._last_targets = None
         self._now = -math.inf
+        self._clock = -math.inf
+        self._newest_stamp = None
+
+    def _time_jump(self, reason: str) -> None:
+        self.counters["time_jumps"] += 1
+        self.last_time_problem = reason
+        self.reset()
+
+    def observe_clock(self, t: float) -> None:
+        """The planner's clock read ``t``: a jump back beyond :data:`CLOCK_JUMP_BACK_S` resets."""
+        if not math.isfinite(t):
+            return
+        if t < self._clock - CLOCK_JUMP_BACK_S:
+            self._time_jump(f"clock jumped back {self._clock - t:.3f} s")
+        self._clock = max(self._clock, t)
 
     # ---------------------------------------------------------------------------- odometry
     @property
@@ -241,11 +283,18 @@ class SprayPlanner:
         """Speed ``speed_mps`` from time ``t`` on. False when the update was not used."""
         if not (math.isfinite(t) and math.isfinite(speed_mps)):
             self.counters["bad_odometry"] += 1
+            self.last_odometry_problem = f"odometry is not finite (stamp {t}, speed {speed_mps})"
+            return False
+        if abs(speed_mps) > self.config.max_speed_mps:
+            self.counters["bad_odometry"] += 1
+            self.last_odometry_problem = (f"odometry speed {speed_mps:.4g} m/s is beyond "
+                                          f"max_speed_mps {self.config.max_speed_mps:g}: "
+                                          "implausible")
             return False
         if self._times and t < self._times[-1]:
             if t < self._times[-1] - CLOCK_JUMP_BACK_S:
                 self.counters["clock_resets"] += 1
-                self.reset()
+                self._time_jump(f"odometry stamps jumped back {self._times[-1] - t:.3f} s")
             else:
                 self.counters["late_odometry"] += 1
                 return False
@@ -253,6 +302,7 @@ class SprayPlanner:
         if speed < 0.0:
             if speed < -REVERSE_TOLERANCE_MPS:
                 self.counters["bad_odometry"] += 1
+                self.last_odometry_problem = f"odometry says the robot reverses ({speed:.3f} m/s)"
             speed = 0.0
         if self._times:
             s = self.travel(t)
@@ -313,14 +363,30 @@ class SprayPlanner:
         stamped ``stamp_s``, received at ``now_s`` (default: the newest time the planner has
         seen). Returns how many were stored. An accepted call, empty or not, resets the stale
         timer; a rejected one (too old, from the future) does not."""
+        if now_s is not None:
+            self.observe_clock(float(now_s))
         now = self._now if now_s is None else float(now_s)
         if not math.isfinite(now):
             now = float(stamp_s)
         self._now = max(self._now, now)
         cfg = self.config
         n = len(records)
+        if math.isfinite(stamp_s):
+            newest = self._newest_stamp
+            if newest is not None and stamp_s < newest - CLOCK_JUMP_BACK_S:
+                self.counters["time_jumps"] += 1
+                self.last_time_problem = f"target stamps jumped back {newest - stamp_s:.3f} s"
+                self.clear_targets()
+                newest = None
+            if stamp_s > now + cfg.max_future_s:
+                self.counters["future_frames"] += 1
+                self.last_time_problem = (f"targets stamped {stamp_s - now:.3f} s ahead of the "
+                                          f"clock (max_future_s {cfg.max_future_s:g})")
+                self.clear_targets()
+            else:
+                self._newest_stamp = stamp_s if newest is None else max(newest, stamp_s)
         if not math.isfinite(stamp_s) or stamp_s < now - cfg.max_target_age_s \
-                or stamp_s > now + FUTURE_TOLERANCE_S:
+                or stamp_s > now + cfg.max_future_s:
             self.counters["rejected_messages"] += 1
             self.counters["rejected_targets"] += n
             return 0
@@ -412,6 +478,7 @@ class SprayPlanner:
     def nozzle_states(self, t: float, stale: bool | None = None) -> np.ndarray:
         """Commanded state of every nozzle at ``t`` (True = open). ``stale`` overrides the
         planner's own stale test (the node also watches the target stream on a steady clock)."""
+        self.observe_clock(t)
         self._now = max(self._now, t)
         cfg = self.config
         n = self.boom.nozzle_count
@@ -483,6 +550,9 @@ class SprayPlanner:
             "travel_m": travel,
             "last_targets_age_s": (None if self._last_targets is None or not math.isfinite(t)
                                    else t - self._last_targets),
+            "max_speed_mps": self.config.max_speed_mps,
+            "last_odometry_problem": self.last_odometry_problem,
+            "last_time_problem": self.last_time_problem,
         }
         status.update(self.counters)
         return status

@@ -60,6 +60,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0, high=254),
     ParamSpec("max_target_age_s", 5.0, "Targets whose image stamp is older than this (node "
               "clock) are rejected and counted.", low=0.01, high=3600.0),
+    ParamSpec("max_future_s", 0.2, "Targets whose image stamp is more than this ahead of the "
+              "node clock are rejected, counted (future_frames) and the stored windows "
+              "forgotten [s].", low=0.0, high=60.0),
     ParamSpec("odom_timeout_s", 1.0, "Odometry that had started and then stays silent this "
               "long is lost: failure_policy applies until it is back [s]; 0 disables.",
               low=0.0, high=3600.0),
@@ -69,6 +72,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("default_speed_mps", -1.0, "Ground speed assumed until the first 'odom' message "
               "[m/s]; <= 0 means none: in spot mode the nozzles stay shut without odometry.",
               low=-1.0, high=100.0),
+    ParamSpec("max_speed_mps", 10.0, "Odometry faster than this is implausible: counted in "
+              "bad_odometry with the reason and ignored, so failure_policy applies once no "
+              "plausible update came for odom_timeout_s [m/s].", low=0.1, high=100.0),
 )
 
 BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
@@ -109,7 +115,9 @@ def build(values: dict[str, Any]) -> tuple[Boom, PlannerConfig]:
                            bridge_gap_m=float(v["bridge_gap_m"]),
                            odom_timeout_s=float(v["odom_timeout_s"]),
                            min_speed_mps=float(v["min_speed_mps"]),
-                           default_speed_mps=default_speed if default_speed > 0 else None)
+                           default_speed_mps=default_speed if default_speed > 0 else None,
+                           max_future_s=float(v["max_future_s"]),
+                           max_speed_mps=float(v["max_speed_mps"]))
     return boom, config
 
 

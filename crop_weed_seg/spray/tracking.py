@@ -18,7 +18,7 @@ from crop_weed_seg.errors import ConfigError
 
 class TargetTracker:
     def __init__(self, gate_m: float = 0.03, max_missed: int = 30,
-                 forget_behind_m: float = 2.0, max_tracks: int = 5000) -> None:
+                 forget_behind_m: float = 2.0, max_tracks: int = 5000, first_id: int = 1) -> None:
         if not gate_m > 0 or max_missed < 1 or max_tracks < 1:
             raise ConfigError("gate_m must be > 0, max_missed and max_tracks >= 1")
         self.gate_m = gate_m
@@ -29,7 +29,19 @@ class TargetTracker:
         self._ids = np.empty(0, np.uint32)
         self._class = np.empty(0, np.uint16)
         self._missed = np.empty(0, np.int64)
-        self._next_id = 1
+        self._next_id = int(first_id - 1) % 0xFFFFFFFF + 1
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    def clear(self) -> None:
+        """Forget every track (time jumped); ids keep counting up, so an id is not reused for
+        another weed while a consumer may still hold the old one."""
+        self._pos = np.empty((0, 2))
+        self._ids = np.empty(0, np.uint32)
+        self._class = np.empty(0, np.uint16)
+        self._missed = np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return len(self._ids)
