@@ -17,7 +17,7 @@ TRT_STUBS_SCRIPT := tools/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
 
-.PHONY: run test venv synth-data default-model chaos soak clean help
+.PHONY: run test venv synth-data default-model default-model-card chaos soak clean help
 
 help:
 	@echo "make run    segmenter_node on the shipped model, fed by the bundled bag over ROS 2 -> out/"
@@ -52,11 +52,32 @@ run: venv
 test: venv $(TRT_STUBS_STAMP)
 	$(PY) -m pytest -q test
 
-# Reproduce the shipped default model (see models/default/README.md for the exact record).
+# Reproduce the shipped default model (models/default/README.md records every command and the
+# machine). Needs the real datasets beside the checkout (../shared/datasets, see
+# datasets/*.yaml) and about 70 minutes of a 2-core CPU; writes runs/default_real/model.
 synth-data: venv
-	$(VENV)/bin/crop-weed-seg synth --out data/synth/train --count 2000 --seed 1 --preset train
-	$(VENV)/bin/crop-weed-seg synth --out data/synth/val --count 200 --seed 2 --preset train
+	$(VENV)/bin/crop-weed-seg synth --out data/synth/train --count 800 --seed 1 --preset train
 	$(VENV)/bin/crop-weed-seg synth --out data/synth/heldout --count 300 --seed 3 --preset heldout
+
+DEFAULT_RUN := runs/default_real
+default-model: synth-data
+	$(VENV)/bin/crop-weed-seg train --data datasets/peanut.yaml:train@2 \
+	    --data datasets/ews.yaml:train --data data/synth/train --val-data datasets/peanut.yaml:val \
+	    --test-data datasets/peanut.yaml:test --init models/synthetic --out $(DEFAULT_RUN) \
+	    --name default --max-minutes 60 --crop 256 --batch-size 8 --lr 2e-3 --loss ce+lovasz \
+	    --workers 1 --seed 4
+	$(MAKE) default-model-card MODEL=$(DEFAULT_RUN)/model
+
+# Scores recorded in a model card: real test and validation sets, baselines, robustness.
+MODEL ?= models/default
+default-model-card: venv
+	$(VENV)/bin/crop-weed-seg eval --model $(MODEL) --data datasets/ews.yaml:validation --quiet --add-to-card ews_val
+	$(VENV)/bin/crop-weed-seg eval --model $(MODEL) --data data/synth/heldout --quiet --add-to-card synthetic_heldout
+	$(VENV)/bin/crop-weed-seg eval --model exg-otsu --data datasets/peanut.yaml:test --quiet --add-to-card test_exg_otsu --card $(MODEL)
+	$(VENV)/bin/crop-weed-seg eval --model exg-otsu --data datasets/ews.yaml:validation --quiet --add-to-card ews_val_exg_otsu --card $(MODEL)
+	$(VENV)/bin/crop-weed-seg eval --model classical --data datasets/ews.yaml:validation --quiet --add-to-card ews_val_classical --card $(MODEL)
+	$(VENV)/bin/crop-weed-seg eval --model classical --data data/synth/heldout --quiet --add-to-card synthetic_heldout_classical --card $(MODEL)
+	$(VENV)/bin/crop-weed-seg eval --model $(MODEL) --data datasets/peanut.yaml:test --quiet --robustness --add-to-card peanut_test
 
 # Reliability probes (docs/RELIABILITY.md): the chaos suite with its slow variants, and the
 # one-hour soak at 30 Hz 640x480 through both nodes.

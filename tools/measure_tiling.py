@@ -8,7 +8,7 @@ labelled photos (the Peanut dataset layout: ``images/NNNN.jpg`` and ``labels/NNN
 high-resolution camera. Every configuration sees the same images.
 
     .venv/bin/python tools/measure_tiling.py --model models/default \\
-        --data /work/shared/datasets/peanut --count 40 --upsample 3 --json /tmp/tiling.json
+        --data datasets/peanut.yaml:test --count 40 --upsample 3 --json /tmp/tiling.json
 
 Configurations (``--configs``, comma-separated): ``off``; ``auto`` (the package default);
 ``RxC`` (a fixed grid); ``scale=S`` (auto tiling with --tile-scale S); any of them followed by
@@ -32,22 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crop_weed_seg.backends import BackendOptions  # noqa: E402
-from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.machine import cpu_model  # noqa: E402
 from crop_weed_seg.metrics import ConfusionAccumulator  # noqa: E402
 from crop_weed_seg.segmenter import Segmenter  # noqa: E402
 from crop_weed_seg.tiling import DEFAULT_TILE_SCALE, TiledSegmenter  # noqa: E402
 
 COLOURS = {(0, 0, 0): 0, (0, 255, 0): 1, (255, 0, 0): 2}
-
-
-def colour_labels(path: Path) -> np.ndarray:
-    """Colour mask (read as stored) → class ids; any other colour → 255 (ignored)."""
-    rgb = read_rgb(path, upright=False)
-    out = np.full(rgb.shape[:2], 255, np.uint8)
-    for colour, cls in COLOURS.items():
-        out[np.all(rgb == np.array(colour, np.uint8), axis=2)] = cls
-    return out
 
 
 def make_tiler(segmenter: Segmenter, config: str) -> TiledSegmenter:
@@ -63,7 +53,9 @@ def make_tiler(segmenter: Segmenter, config: str) -> TiledSegmenter:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=REPO / "models" / "default")
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/datasets/peanut"))
+    ap.add_argument("--data", default=str(REPO / "datasets/peanut.yaml:test"),
+                    help="PATH[:SPLIT] any dataset the package opens (default: the Peanut test "
+                         "split, which no shipped model trained on)")
     ap.add_argument("--count", type=int, default=40, help="first N images (sorted by name)")
     ap.add_argument("--upsample", type=float, default=3.0)
     ap.add_argument("--configs", default="off,auto,2x2,3x3,4x4,scale=1,scale=1.5,scale=3")
@@ -72,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    stems = sorted(p.stem for p in (args.data / "images").glob("*.jpg"))[: args.count]
+    from crop_weed_seg.datasets import open_source
+
+    dataset = open_source(args.data)
+    stems = [s.stem for s in dataset.samples][: args.count]
     if not stems:
-        raise SystemExit(f"{args.data}/images: no .jpg images")
+        raise SystemExit(f"{args.data}: no images")
     segmenter = Segmenter(args.model, args.backend, BackendOptions(threads=args.threads))
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     tilers = {c: make_tiler(segmenter, c) for c in configs}
@@ -83,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     grids: dict[str, set[str]] = {c: set() for c in configs}
     size = None
     for i, stem in enumerate(stems):
-        rgb = read_rgb(args.data / "images" / f"{stem}.jpg")
-        truth = colour_labels(args.data / "labels" / f"{stem}.png")
-        if truth.shape != rgb.shape[:2]:
-            raise SystemExit(f"{stem}: image {rgb.shape[:2]} and labels {truth.shape} differ")
+        rgb, truth = dataset[i]
         if args.upsample != 1.0:
             h, w = (round(v * args.upsample) for v in rgb.shape[:2])
             rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC)

@@ -61,7 +61,8 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
         "palette": {n: [int(c) for c in PALETTE_RGB[i]] for i, n in enumerate(CLASS_NAMES)},
         "input": {
             "name": INPUT_NAME, "size": list(spec.size), "dynamic_size": True,
-            "resize": "frames are resized to size (H, W); labels are returned at frame size",
+            "resize": ("frames are fitted into size (H, W) keeping their aspect ratio (mirror "
+                       "padding); labels are returned at frame size"),
             "layout": "NCHW", "dtype": "float32", "channel_order": spec.channel_order,
             "scale": spec.scale, "mean": list(spec.mean), "std": list(spec.std),
         },

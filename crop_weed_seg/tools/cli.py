@@ -242,13 +242,15 @@ def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
     from ..nn.model_folder import add_metrics
     from .model_card import write_model_card
 
-    folder = Path(args.model)
+    folder = Path(args.card or args.model)
     if not (folder / CONTRACT_FILE).is_file():
-        raise ConfigError(f"--add-to-card: {folder} is not a model folder")
+        raise ConfigError(f"--add-to-card: {folder} is not a model folder (a baseline's scores "
+                          "go to a model folder's card with --card FOLDER)")
     if metrics:
         add_metrics(folder, metrics)
         doc = yaml.safe_load((folder / CONTRACT_FILE).read_text())
-        doc.setdefault("metrics_data", {}).update({k: str(args.data) for k in metrics})
+        doc.setdefault("metrics_data", {}).update(
+            {k: f"{args.data} ({args.model})" for k in metrics})
         write_model_yaml(folder, doc)
     if robustness_doc is not None:
         doc = yaml.safe_load((folder / CONTRACT_FILE).read_text())
@@ -447,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-to-card", default=None, metavar="KEY",
                    help="record the scores (or the robustness table) as KEY in the model "
                         "folder's model.yaml and card")
+    p.add_argument("--card", type=Path, default=None, metavar="FOLDER",
+                   help="with --add-to-card: the model folder whose card records the scores "
+                        "(default: --model; needed for classical / exg-otsu)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--png", type=Path, default=None, help="confusion matrix plot")
     p.add_argument("--limit", type=int, default=None)

@@ -86,7 +86,7 @@ def write_model_card(folder: Path, notes: str = "") -> Path:
         f"{arch.get('parameters'):,} parameters; vegetation indices (ExG, ExR, ExG−ExR) "
         "computed inside the graph from RGB.",
         f"- Input: `{inp['name']}` float32 NCHW {inp['channel_order']} × {inp['scale']:.6g}, "
-        f"nominal size {inp['size'][0]}×{inp['size'][1]} (H×W; frames are resized to it).",
+        f"nominal size {inp['size'][0]}×{inp['size'][1]} (H×W; frames are fitted into it without stretching).",
         f"- Outputs: `{doc['outputs']['labels']}` int32 class ids and "
         f"`{doc['outputs']['confidence']}` (max softmax), computed inside the graph.",
         f"- ONNX opset {doc['onnx']['opset']}, sha256 `{doc['onnx']['sha256']}`; "
