@@ -52,17 +52,23 @@ def list_samples(root: Path, split: str | None) -> list[Sample]:
     return samples
 
 
-def decoder(class_map: ClassMap | None, root: Path) -> Callable[[Path], np.ndarray]:
-    if class_map is None or not class_map.colours:
-        raise DatasetError(f"{root}: a colour-mask dataset needs a class map naming its colours "
-                           "(classes.yaml beside the data, --classes, or a dataset description)")
-
+def mask_decoder(class_map: ClassMap, what: str = "colour mask"
+                 ) -> Callable[[Path], np.ndarray]:
+    """Read a colour mask as stored (never turned by EXIF) and map its colours to label ids;
+    ``what`` names the file kind in errors."""
     def decode(path: Path) -> np.ndarray:
         try:
             rgb = read_rgb(path, upright=False)
         except DatasetError as exc:
-            raise DatasetError(str(exc).replace("cannot read image", "cannot read colour mask")) \
+            raise DatasetError(str(exc).replace("cannot read image", f"cannot read {what}")) \
                 from exc
         return class_map.decode_colours(rgb, path)
 
     return decode
+
+
+def decoder(class_map: ClassMap | None, root: Path) -> Callable[[Path], np.ndarray]:
+    if class_map is None or not class_map.colours:
+        raise DatasetError(f"{root}: a colour-mask dataset needs a class map naming its colours "
+                           "(classes.yaml beside the data, --classes, or a dataset description)")
+    return mask_decoder(class_map)

@@ -23,8 +23,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..image_files import read_rgb
 from .class_map import ClassMap, Colour, parse_colour
+from .colour_masks import mask_decoder
 from .sample import Sample
 
 LABELMAP_FILE = "labelmap.txt"
@@ -146,12 +146,4 @@ def decoder(class_map: ClassMap | None, root: Path) -> Callable[[Path], np.ndarr
         colours[colour] = value
     by_colour = ClassMap({}, colours, cmap.unlabelled, f"colours of {labelmap}")
 
-    def decode(path: Path) -> np.ndarray:
-        try:
-            rgb = read_rgb(path, upright=False)
-        except DatasetError as exc:
-            raise DatasetError(str(exc).replace("cannot read image", "cannot read CVAT mask")) \
-                from exc
-        return by_colour.decode_colours(rgb, path)
-
-    return decode
+    return mask_decoder(by_colour, "CVAT mask")

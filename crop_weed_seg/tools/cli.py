@@ -372,6 +372,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tiles", default="auto",
+                   help="photos much larger than the model input as overlapping, blended tiles: "
+                        "auto (default), off, or RxC (e.g. 3x3); docs/TILING.md")
+    p.add_argument("--tile-scale", type=float, default=None,
+                   help="--tiles auto: each tile covers this many model inputs per side "
+                        "(default 3)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crop-weed-seg", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -455,12 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--png", type=Path, default=None, help="confusion matrix plot")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--tiles", default="auto",
-                   help="photos much larger than the model input as overlapping, blended tiles: "
-                        "auto (default), off, or RxC (e.g. 3x3); docs/TILING.md")
-    p.add_argument("--tile-scale", type=float, default=None,
-                   help="--tiles auto: each tile covers this many model inputs per side "
-                        "(default 3)")
+    _add_tile_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -479,12 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("out"))
     p.add_argument("--backend", default="auto", help="auto, onnxruntime or torch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--tiles", default="auto",
-                   help="photos much larger than the model input as overlapping, blended tiles: "
-                        "auto (default), off, or RxC (e.g. 3x3); docs/TILING.md")
-    p.add_argument("--tile-scale", type=float, default=None,
-                   help="--tiles auto: each tile covers this many model inputs per side "
-                        "(default 3)")
+    _add_tile_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_predict)
 
