@@ -47,7 +47,7 @@ $(TRT_STUBS_STAMP): $(TRT_STUBS_SCRIPT) | $(CORE_STAMP)
 
 # The node's main job on a real ROS graph: segmenter_node + the bundled bag replayed over DDS.
 run: venv
-	$(PY) -m crop_weed_seg.ros.replay_demo --bag test/data/sample_bag --out out
+	$(PY) -m crop_weed_seg.tools.replay_demo --bag test/data/sample_bag --out out
 
 test: venv $(TRT_STUBS_STAMP)
 	$(PY) -m pytest -q test

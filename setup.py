@@ -56,7 +56,7 @@ setup(
         "console_scripts": [
             "crop-weed-seg = crop_weed_seg.tools.cli:main",
             "segmenter_node = crop_weed_seg.ros.segmenter_node:main",
-            "bag_player = crop_weed_seg.ros.bag_player:main",
+            "bag_player = crop_weed_seg.tools.bag_player:main",
             "spray_planner = crop_weed_seg.ros.spray_planner_node:main",
         ],
     },

@@ -15,7 +15,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from .errors import DatasetError
+from crop_weed_seg.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 

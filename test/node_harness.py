@@ -23,7 +23,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
-from crop_weed_seg.ros.image_conversion import array_to_image, image_to_array
+from crop_weed_seg.perception.image_conversion import array_to_image, image_to_array
 from crop_weed_seg.ros.segmenter_node import DIAGNOSTIC_NAME
 from ros_support import python_module_command, ros_env, spin_until
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crop_weed_seg.augment import AugmentConfig, augment
+from crop_weed_seg.data.augment import AugmentConfig, augment
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
 
 #: Colour per label id; 255 (ignore) is white. Zero-padding gives black, which no id uses.

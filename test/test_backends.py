@@ -13,8 +13,8 @@ from crop_weed_seg.backends import BackendOptions, InferenceOutput, available_ba
 from crop_weed_seg.backends.registry import create_backend
 from crop_weed_seg.errors import BackendError, InvalidFrameError
 from crop_weed_seg.image_files import read_label_image, read_rgb
-from crop_weed_seg.model_contract import load_model_contract
-from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.model.contract import load_model_contract
+from crop_weed_seg.perception.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "test/data"

@@ -19,7 +19,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from crop_weed_seg.ros.bag_player import (BagError, BagPlayer, main, recorded_latched,
+from crop_weed_seg.tools.bag_player import (BagError, BagPlayer, main, recorded_latched,
                                           split_ros_args)
 from ros_support import REPO, python_module_command, ros_context, ros_env, spin_until
 
@@ -363,7 +363,7 @@ def test_cli_subprocess_plays_the_sample_bag(ctx):
     assert len(expected) == 40
     rec = Recorder(ctx, {"/replay/image/compressed": CompressedImage}, clock=False)
     proc = subprocess.Popen(
-        python_module_command("crop_weed_seg.ros.bag_player", str(SAMPLE_BAG), "--rate", "8",
+        python_module_command("crop_weed_seg.tools.bag_player", str(SAMPLE_BAG), "--rate", "8",
                               "--clock", "--wait-for-subscribers", "30",
                               "--wait-topics", "/replay/image/compressed",
                               "--remap", "/camera/image/compressed:=/replay/image/compressed",
@@ -389,7 +389,7 @@ def test_cli_subprocess_plays_the_sample_bag(ctx):
 def test_cli_subprocess_exits_cleanly_on_sigterm(ctx):
     rec = Recorder(ctx, {"/camera/camera_info": CameraInfo}, clock=False)
     proc = subprocess.Popen(
-        python_module_command("crop_weed_seg.ros.bag_player", str(SAMPLE_BAG), "--loop",
+        python_module_command("crop_weed_seg.tools.bag_player", str(SAMPLE_BAG), "--loop",
                               "--topics", "/camera/camera_info", "--wait-for-subscribers", "30"),
         env=ros_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,5 +1,5 @@
-"""Offline bag processing (``crop_weed_seg.bag_processing``, ``crop-weed-seg bag``) and bags as
-evaluation datasets (``crop_weed_seg.bag_dataset``): round trips in sqlite3 and mcap, topic
+"""Offline bag processing (``crop_weed_seg.bags.processing``, ``crop-weed-seg bag``) and bags as
+evaluation datasets (``crop_weed_seg.data.bag_dataset``): round trips in sqlite3 and mcap, topic
 choice, broken frames counted, broken bags refused with the path and the reason, and never an
 output bag at OUT after a failure."""
 
@@ -21,7 +21,7 @@ pytest.importorskip("onnxruntime")
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
-from crop_weed_seg.bag_processing import (BagProcessingError, image_base,  # noqa: E402
+from crop_weed_seg.bags.processing import (BagProcessingError, image_base,  # noqa: E402
                                           process_bag, storage_of)
 from crop_weed_seg.errors import CropWeedSegError, DatasetError  # noqa: E402
 from crop_weed_seg.spray.records import POINT_FIELDS, records_from_bytes  # noqa: E402
@@ -37,7 +37,7 @@ H, W = 240, 320
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from crop_weed_seg.segmenter import Segmenter
+    from crop_weed_seg.perception.segmenter import Segmenter
 
     seg = Segmenter(REPO / "models" / "default", "onnxruntime")
     yield seg
@@ -352,9 +352,9 @@ def test_existing_output_and_overwrite(tmp_path: Path, frames, segmenter) -> Non
 
 
 def test_export_frames_and_eval_from_bag(tmp_path: Path, frames, segmenter) -> None:
-    from crop_weed_seg.bag_dataset import open_bag_dataset
-    from crop_weed_seg.datasets import open_dataset
-    from crop_weed_seg.evaluation import evaluate
+    from crop_weed_seg.data.bag_dataset import open_bag_dataset
+    from crop_weed_seg.data.datasets import open_dataset
+    from crop_weed_seg.data.evaluation import evaluate
 
     src = write_bag(tmp_path / "in", drive_messages(frames, compressed=True), "sqlite3")
     report = process_bag(src, tmp_path / "out", segmenter=segmenter,
@@ -393,7 +393,7 @@ def test_cli(tmp_path: Path, frames, segmenter, capsys) -> None:
 
 
 def test_no_ros_imported() -> None:
-    code = ("import sys, crop_weed_seg.bag_processing, crop_weed_seg.bag_dataset, "
+    code = ("import sys, crop_weed_seg.bags.processing, crop_weed_seg.data.bag_dataset, "
             "crop_weed_seg.tools.bag_cmd\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rclpy', 'sensor_msgs', "
             "'std_msgs', 'nav_msgs', 'onnxruntime', 'torch')))")

@@ -345,7 +345,7 @@ def test_time_jumps_back_and_forward_through_both_nodes(tmp_path: Path) -> None:
     the fix, track ids stuck to image positions after the jump back and the planner joined
     their views: a lane stayed open for seconds."""
     from crop_weed_seg.spray.geometry import Boom
-    from crop_weed_seg.spray.simulator import (FieldConfig, SimCamera, drive_frames,
+    from crop_weed_seg.sim.simulator import (FieldConfig, SimCamera, drive_frames,
                                                generate_field, plan_drive)
     from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME as PLANNER_DIAG
 

@@ -27,7 +27,7 @@ BUILD_TIMEOUT_S = 300
 #: console_scripts from setup.py and the module each one runs.
 EXECUTABLES = {
     "segmenter_node": "crop_weed_seg/ros/segmenter_node.py",
-    "bag_player": "crop_weed_seg/ros/bag_player.py",
+    "bag_player": "crop_weed_seg/tools/bag_player.py",
     "crop-weed-seg": "crop_weed_seg/tools/cli.py",
 }
 SHARE_FILES = [

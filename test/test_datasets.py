@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from crop_weed_seg.datasets import (
+from crop_weed_seg.data.datasets import (
     Sample,
     SegmentationDataset,
     class_frequency_weights,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from crop_weed_seg.datasets import open_dataset
-from crop_weed_seg.evaluation import evaluate
-from crop_weed_seg.model_contract import load_model_contract
-from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.data.datasets import open_dataset
+from crop_weed_seg.data.evaluation import evaluate
+from crop_weed_seg.model.contract import load_model_contract
+from crop_weed_seg.perception.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models/default"

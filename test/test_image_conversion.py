@@ -15,7 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from crop_weed_seg.errors import InvalidFrameError  # noqa: E402
-from crop_weed_seg.ros.image_conversion import (  # noqa: E402
+from crop_weed_seg.perception.image_conversion import (  # noqa: E402
     BAYER_CODES,
     ENCODINGS,
     array_to_image,

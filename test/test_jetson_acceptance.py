@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from crop_weed_seg.model_contract import load_model_contract
+from crop_weed_seg.model.contract import load_model_contract
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "test" / "data"
@@ -174,7 +174,7 @@ def test_goldens_match_current_model(goldens, make_goldens):
 
 def test_frames_are_the_model_preprocessing(goldens):
     from crop_weed_seg.image_files import read_rgb
-    from crop_weed_seg.preprocess import resize_to_input
+    from crop_weed_seg.model.preprocess import resize_to_input
 
     contract = load_model_contract(REPO / "models/default")
     rgb = read_rgb(REPO / "samples/field/images" / f"{goldens['names'][0]}.png")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.data.class_map import ClassMap
-from crop_weed_seg.datasets import detect_layout, open_dataset, open_source
+from crop_weed_seg.data.datasets import detect_layout, open_dataset, open_source
 from crop_weed_seg.errors import ConfigError, DatasetError
 from crop_weed_seg.tools.cli import main
 

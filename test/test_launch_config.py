@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crop_weed_seg.node_parameters import (BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS,
+from crop_weed_seg.parameters.segmenter import (BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS,
                                           render_yaml, validate)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def _yaml_parameters() -> dict[str, Any]:
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
     assert PARAMS_YAML.read_text() == render_yaml(), \
-        "regenerate: python -m crop_weed_seg.node_parameters"
+        "regenerate: python -m crop_weed_seg.parameters.segmenter"
     values = _yaml_parameters()
     assert values == {p.name: p.default for p in PARAMETERS}
     for name, value in values.items():
@@ -165,10 +165,10 @@ def test_node_reads_the_params_file_in_a_namespace(ros_node_factory: Any,
 
 
 def test_planner_yaml_is_its_table() -> None:
-    from crop_weed_seg.spray import planner_parameters as pp
+    from crop_weed_seg.parameters import planner as pp
     path = ROOT / "config" / "spray_planner.yaml"
     assert path.read_text() == render_yaml(pp.NODE_NAME, pp.PARAMETERS), \
-        "regenerate: python -m crop_weed_seg.node_parameters"
+        "regenerate: python -m crop_weed_seg.parameters.segmenter"
     values = yaml.safe_load(path.read_text())[f"/**/{pp.NODE_NAME}"]["ros__parameters"]
     assert values == {p.name: p.default for p in pp.PARAMETERS}
     # the geometry both nodes share has the same defaults in both tables

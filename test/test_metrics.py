@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crop_weed_seg.metrics import ConfusionAccumulator, confusion_matrix, scores_from_confusion
+from crop_weed_seg.data.metrics import ConfusionAccumulator, confusion_matrix, scores_from_confusion
 
 
 def test_confusion_matrix_counts_pairs_and_skips_ignore() -> None:
@@ -50,8 +50,8 @@ def test_out_of_range_prediction_is_an_error() -> None:
 
 
 def test_evaluate_adds_up_a_hand_made_dataset(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from crop_weed_seg.datasets import open_dataset
-    from crop_weed_seg.evaluation import evaluate
+    from crop_weed_seg.data.datasets import open_dataset
+    from crop_weed_seg.data.evaluation import evaluate
     from crop_weed_seg.image_files import write_image_atomic
 
     (tmp_path / "images").mkdir()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from crop_weed_seg.errors import ModelContractError
-from crop_weed_seg.model_contract import load_model_contract, sha256_file
+from crop_weed_seg.model.contract import load_model_contract, sha256_file
 from tests_support import write_untrained_model
 
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from crop_weed_seg.node_stats import OK, STALE, WARN, FrameStats, LatestFrameSlot, health
+from crop_weed_seg.ros.node_stats import OK, STALE, WARN, FrameStats, LatestFrameSlot, health
 
 
 def test_slot_keeps_the_newest_and_counts_drops() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crop_weed_seg.model_contract import load_model_contract
-from crop_weed_seg.nn import precision
+from crop_weed_seg.model.contract import load_model_contract
+from crop_weed_seg.training import precision
 from crop_weed_seg.tools import precision_cmd
 from crop_weed_seg.tools.onnx_lint import has_errors, lint_onnx
 
@@ -42,7 +42,7 @@ def converted(contract, tmp_path_factory):
 
 def test_preprocess_matches_segmenter(contract):
     from crop_weed_seg.image_files import read_rgb
-    from crop_weed_seg.segmenter import Segmenter
+    from crop_weed_seg.perception.segmenter import Segmenter
 
     rgb = read_rgb(REPO / "samples/field/images/field_000001.png")
     seg = Segmenter(contract, "onnxruntime")

@@ -18,12 +18,12 @@ import torch
 from crop_weed_seg.classes import CROP, IGNORE_INDEX, SOIL, VEGETATION, WEED
 from crop_weed_seg.data.class_map import ClassMap, load_class_map, parse_class_map, parse_colour
 from crop_weed_seg.data.description import load_description
-from crop_weed_seg.datasets import open_dataset, open_source, parse_source
+from crop_weed_seg.data.datasets import open_dataset, open_source, parse_source
 from crop_weed_seg.errors import ConfigError, DatasetError
-from crop_weed_seg.evaluation import evaluate
-from crop_weed_seg.metrics import ConfusionAccumulator
+from crop_weed_seg.data.evaluation import evaluate
+from crop_weed_seg.data.metrics import ConfusionAccumulator
 from crop_weed_seg.nn.losses import LOSSES, partial_cross_entropy, segmentation_loss
-from crop_weed_seg.segmenter import load_predictor
+from crop_weed_seg.perception.segmenter import load_predictor
 
 REPO = Path(__file__).resolve().parents[1]
 PEANUT = REPO / "samples/real/peanut"

@@ -21,11 +21,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from crop_weed_seg.image_files import read_rgb  # noqa: E402
-from crop_weed_seg.model_contract import load_model_contract  # noqa: E402
-from crop_weed_seg.ros.image_conversion import image_to_array  # noqa: E402
+from crop_weed_seg.model.contract import load_model_contract  # noqa: E402
+from crop_weed_seg.perception.image_conversion import image_to_array  # noqa: E402
 from crop_weed_seg.ros.segmenter_node import default_model_dir  # noqa: E402
 from crop_weed_seg.ros.spray_messages import POINT_FIELD_MSGS, records_from_cloud  # noqa: E402
-from crop_weed_seg.segmenter import Segmenter  # noqa: E402
+from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
 from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount,  # noqa: E402
                                           GroundProjector)
 from node_harness import NodeProcess, Probe, fill, frame_message, key, labels_array, stamp  # noqa: E402,E501

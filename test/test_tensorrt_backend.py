@@ -23,8 +23,8 @@ from crop_weed_seg.backends.onnxruntime_backend import OnnxRuntimeBackend
 from crop_weed_seg.backends.registry import create_backend
 from crop_weed_seg.errors import BackendError, ConfigError, CropWeedSegError, InvalidFrameError
 from crop_weed_seg.image_files import read_label_image, read_rgb
-from crop_weed_seg.model_contract import ModelContract, load_model_contract
-from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.model.contract import ModelContract, load_model_contract
+from crop_weed_seg.perception.segmenter import Segmenter
 from fake_tensorrt import FAKE_GPU, install, make_fake_tensorrt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ from crop_weed_seg.backends import BackendOptions
 from crop_weed_seg.backends.cuda_memory import HostAllocator
 from crop_weed_seg.backends.engine_cache import EngineCache
 from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend
-from crop_weed_seg.model_contract import load_model_contract
+from crop_weed_seg.model.contract import load_model_contract
 contract = load_model_contract({model!r})
 print("ready", flush=True)
 sys.stdin.readline()  # both processes start building together

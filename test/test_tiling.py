@@ -11,10 +11,10 @@ import pytest
 
 from crop_weed_seg.backends.base import InferenceOutput
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.tiling import (AUTO_MIN_DOWNSCALE, DEFAULT_TILE_SCALE, Blender, Tile,
+from crop_weed_seg.perception.tiling import (AUTO_MIN_DOWNSCALE, DEFAULT_TILE_SCALE, Blender, Tile,
                                   TiledSegmenter, TilePlan, parse_tiles, plan_tiles,
                                   tiled_predictor)
-from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.perception.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "default"
@@ -184,7 +184,7 @@ def test_tiled_predictor_wraps_models_but_not_the_classical_baseline() -> None:
 def test_predict_files_tiles_a_large_photo_and_says_so(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from crop_weed_seg.image_files import read_label_image, write_image_atomic
-    from crop_weed_seg.predict_files import predict_files
+    from crop_weed_seg.tools.predict_files import predict_files
 
     write_image_atomic(tmp_path / "in" / "big.jpg", _plants(2160, 2880))
     write_image_atomic(tmp_path / "in" / "small.png", _plants(480, 640))

@@ -15,7 +15,7 @@ from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount, G
 from crop_weed_seg.spray.pipeline import (MAX_SPEED_MPS, TIME_JUMP_BACK_S, SpeedEstimate,
                                           SpraySettings, TargetPipeline)
 from crop_weed_seg.spray.planner import PlannerConfig, SprayPlanner
-from crop_weed_seg.spray.planner_parameters import build, defaults
+from crop_weed_seg.parameters.planner import build, defaults
 from crop_weed_seg.spray.records import empty_targets
 from crop_weed_seg.spray.tracking import TargetTracker
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from crop_weed_seg.model_contract import load_model_contract
+from crop_weed_seg.model.contract import load_model_contract
 from crop_weed_seg.nn.losses import LOSSES, segmentation_loss
-from crop_weed_seg.nn.training import TrainConfig, train
+from crop_weed_seg.training.trainer import TrainConfig, train
 
 
 def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
@@ -91,7 +91,7 @@ def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path
 def test_loss_class_weights_give_the_rare_class_more_weight_and_average_one() -> None:
     import numpy as np
 
-    from crop_weed_seg.nn.training import loss_class_weights
+    from crop_weed_seg.training.trainer import loss_class_weights
 
     freq = np.array([1.5, 8.0, 25.0], np.float32)
     for scheme in ("enet", "sqrt-enet"):
@@ -122,7 +122,7 @@ def test_time_budget_without_epochs_uses_the_budget(tiny_field: Path, tmp_path: 
 
 
 def test_validation_runs_at_a_rate_not_every_tiny_epoch(tmp_path: Path) -> None:
-    from crop_weed_seg.nn.training import _validate_now
+    from crop_weed_seg.training.trainer import _validate_now
 
     timed = TrainConfig(data=tmp_path, out=tmp_path, max_minutes=10.0)
     assert not _validate_now(timed, 7, timed.epoch_count, 600.0, since_last_s=30.0)
@@ -135,9 +135,9 @@ def test_validation_runs_at_a_rate_not_every_tiny_epoch(tmp_path: Path) -> None:
 
 
 def test_epoch_has_at_least_min_epoch_samples(tiny_field: Path, tmp_path: Path) -> None:
-    from crop_weed_seg.datasets import open_dataset
-    from crop_weed_seg.nn.training import _MixedSet
-    from crop_weed_seg.preprocess import InputSpec
+    from crop_weed_seg.data.datasets import open_dataset
+    from crop_weed_seg.training.trainer import _MixedSet
+    from crop_weed_seg.model.preprocess import InputSpec
 
     data = open_dataset(tiny_field)
     mixed = _MixedSet([(data, np.arange(3), 1)], InputSpec(size=(96, 128)), 64, 0, False,

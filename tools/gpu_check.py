@@ -80,8 +80,8 @@ def run(allocator_name: str, runs: int, cache: Path) -> list[tuple[str, bool, st
     from crop_weed_seg.backends.base import BackendOptions
     from crop_weed_seg.backends.engine_cache import EngineCache, EngineSettings
     from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend
-    from crop_weed_seg.model_contract import load_model_contract
-    from crop_weed_seg.preprocess import to_tensor
+    from crop_weed_seg.model.contract import load_model_contract
+    from crop_weed_seg.model.preprocess import to_tensor
 
     checks: list[tuple[str, bool, str]] = []
     module = fake_tensorrt.make_fake_tensorrt("10.3.0")

@@ -258,7 +258,7 @@ def _run_precision(precision: str, contract: Any, goldens: dict[str, Any], cache
     from crop_weed_seg.backends.base import BackendOptions
     from crop_weed_seg.backends.engine_cache import EngineCache
     from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend
-    from crop_weed_seg.preprocess import to_tensor
+    from crop_weed_seg.model.preprocess import to_tensor
 
     options = BackendOptions(device="cuda", precision=precision)
     tensors = [to_tensor(np.ascontiguousarray(f), contract.input) for f in goldens["frames"]]
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if str(REPO) not in sys.path and (REPO / "crop_weed_seg").is_dir():
         sys.path.insert(0, str(REPO))
     from crop_weed_seg.backends.engine_cache import default_cache_dir
-    from crop_weed_seg.model_contract import load_model_contract
+    from crop_weed_seg.model.contract import load_model_contract
 
     contract = load_model_contract(args.model)
     goldens = load_goldens(args.goldens)

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crop_weed_seg.backends import BackendOptions  # noqa: E402
-from crop_weed_seg.machine import cpu_model  # noqa: E402
-from crop_weed_seg.metrics import ConfusionAccumulator  # noqa: E402
-from crop_weed_seg.segmenter import Segmenter  # noqa: E402
-from crop_weed_seg.tiling import DEFAULT_TILE_SCALE, TiledSegmenter  # noqa: E402
+from crop_weed_seg.tools.machine import cpu_model  # noqa: E402
+from crop_weed_seg.data.metrics import ConfusionAccumulator  # noqa: E402
+from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
+from crop_weed_seg.perception.tiling import DEFAULT_TILE_SCALE, TiledSegmenter  # noqa: E402
 
 COLOURS = {(0, 0, 0): 0, (0, 255, 0): 1, (255, 0, 0): 2}
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    from crop_weed_seg.datasets import open_source
+    from crop_weed_seg.data.datasets import open_source
 
     dataset = open_source(args.data)
     stems = [s.stem for s in dataset.samples][: args.count]

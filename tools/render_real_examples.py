@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 
 from crop_weed_seg.classes import SOIL, VEGETATION
-from crop_weed_seg.datasets import open_dataset
+from crop_weed_seg.data.datasets import open_dataset
 from crop_weed_seg.image_files import write_image_atomic
-from crop_weed_seg.segmenter import load_predictor
-from crop_weed_seg.visualize import contact_sheet, overlay
+from crop_weed_seg.perception.segmenter import load_predictor
+from crop_weed_seg.perception.visualize import contact_sheet, overlay
 
 REPO = Path(__file__).resolve().parents[1]
 

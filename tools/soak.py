@@ -122,7 +122,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 
     from crop_weed_seg.image_files import read_rgb
-    from crop_weed_seg.ros.image_conversion import array_to_image
+    from crop_weed_seg.perception.image_conversion import array_to_image
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

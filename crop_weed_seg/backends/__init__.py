@@ -5,8 +5,8 @@ factory, so importing this package costs nothing and a missing runtime is an err
 itself instead of an ImportError at start-up.
 """
 
-from .base import Backend, BackendOptions, InferenceOutput
-from .registry import AUTO_ORDER, REGISTRY, available_backends, create_backend
+from crop_weed_seg.backends.base import Backend, BackendOptions, InferenceOutput
+from crop_weed_seg.backends.registry import AUTO_ORDER, REGISTRY, available_backends, create_backend
 
 __all__ = ["AUTO_ORDER", "REGISTRY", "Backend", "BackendOptions", "InferenceOutput",
            "available_backends", "create_backend"]

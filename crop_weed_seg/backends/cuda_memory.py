@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..errors import BackendError
+from crop_weed_seg.errors import BackendError
 
 
 class Stream(Protocol):

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from ..errors import BackendError, ConfigError
+from crop_weed_seg.errors import BackendError, ConfigError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_BYTES = 1 << 30

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import BackendError, InvalidFrameError
-from ..model_contract import ModelContract
-from .base import BackendOptions, InferenceOutput
-from .cuda_memory import Allocator, DeviceBuffer, Graph, Stream, default_allocator
+from crop_weed_seg.errors import BackendError, InvalidFrameError
+from crop_weed_seg.model.contract import ModelContract
+from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
+from crop_weed_seg.backends.cuda_memory import Allocator, DeviceBuffer, Graph, Stream, default_allocator
 
 if TYPE_CHECKING:  # the stubs (tools/trt_stubs) describe it; at run time it is imported lazily
     import tensorrt as trt
 
-    from .engine_cache import DeviceInfo, EngineCache, EngineSettings
+    from crop_weed_seg.backends.engine_cache import DeviceInfo, EngineCache, EngineSettings
 
 Progress = Callable[[str], None]
 
@@ -276,7 +276,7 @@ def device_info(allocator: Allocator) -> DeviceInfo:
     """The GPU (from the allocator's runtime) and the TensorRT version, for the cache key."""
     import tensorrt as trt
 
-    from .engine_cache import DeviceInfo
+    from crop_weed_seg.backends.engine_cache import DeviceInfo
 
     major, minor = allocator.compute_capability()
     return DeviceInfo(name=allocator.device_name(), compute_capability=f"{major}.{minor}",
@@ -288,7 +288,7 @@ def default_settings(contract: ModelContract, options: BackendOptions,
     """Engine settings for ``contract`` at ``options.precision``: for a dynamic-size model one
     fixed profile shape (the contract's size, which the Segmenter always feeds; fastest, and
     CUDA graphs work) unless ``shapes`` widens it; TF32 off (strict FP32 parity)."""
-    from .engine_cache import EngineSettings
+    from crop_weed_seg.backends.engine_cache import EngineSettings
 
     overrides.setdefault("precision", options.precision)
     return EngineSettings.for_model(contract.input.size, contract.dynamic_size, **overrides)
@@ -297,7 +297,7 @@ def default_settings(contract: ModelContract, options: BackendOptions,
 def _open_cache(cache: EngineCache | Path | str | None) -> EngineCache:
     """An EngineCache; its constructor refuses /tmp and the install tree (ConfigError) and an
     unwritable folder (BackendError naming it)."""
-    from .engine_cache import EngineCache, default_cache_dir
+    from crop_weed_seg.backends.engine_cache import EngineCache, default_cache_dir
 
     if isinstance(cache, EngineCache):
         return cache
@@ -311,7 +311,7 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
     miss. The runtime must outlive the engine."""
     import tensorrt as trt
 
-    from .engine_cache import engine_key, engine_sidecar_info
+    from crop_weed_seg.backends.engine_cache import engine_key, engine_sidecar_info
 
     sha = contract.onnx_sha256 or _sha256(contract.onnx_path)
     key = engine_key(sha, settings, info)
@@ -337,7 +337,7 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
 
 
 def _sha256(path: Path) -> str:
-    from ..model_contract import sha256_file
+    from crop_weed_seg.model.contract import sha256_file
 
     return sha256_file(path)
 

@@ -10,9 +10,9 @@ import numpy as np
 if TYPE_CHECKING:  # imported lazily at run time: the core must not pull torch in
     import torch
 
-from ..errors import BackendError
-from ..model_contract import ModelContract
-from .base import BackendOptions, InferenceOutput
+from crop_weed_seg.errors import BackendError
+from crop_weed_seg.model.contract import ModelContract
+from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
 
 
 class TorchBackend:
@@ -21,8 +21,8 @@ class TorchBackend:
     def __init__(self, contract: ModelContract, options: BackendOptions) -> None:
         import torch
 
-        from ..nn.network import LabelsAndConfidence, NetworkConfig, build_network
-        from ..nn.weights import load_weights
+        from crop_weed_seg.nn.network import LabelsAndConfidence, NetworkConfig, build_network
+        from crop_weed_seg.nn.weights import load_weights
 
         if contract.weights_path is None:
             raise BackendError(f"{contract.folder}/model.yaml names no weights file; the torch "

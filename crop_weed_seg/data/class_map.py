@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..classes import IGNORE_INDEX, LABEL_TARGETS, SOIL
-from ..errors import DatasetError
+from crop_weed_seg.classes import IGNORE_INDEX, LABEL_TARGETS, SOIL
+from crop_weed_seg.errors import DatasetError
 
 CLASS_MAP_FILE = "classes.yaml"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..synthetic.camera import illumination_gains
+from crop_weed_seg.synthetic.camera import illumination_gains
 
 _GAMMA = 2.2
 

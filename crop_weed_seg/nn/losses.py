@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..classes import CROP, IGNORE_INDEX, VEGETATION, WEED
+from crop_weed_seg.classes import CROP, IGNORE_INDEX, VEGETATION, WEED
 
 LOSSES = ("ce", "ce+dice", "ce+lovasz")
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..classes import NUM_CLASSES
+from crop_weed_seg.classes import NUM_CLASSES
 
 
 @dataclass(frozen=True)

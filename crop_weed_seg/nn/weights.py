@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelContractError
+from crop_weed_seg.errors import ModelContractError
 
 
 def save_weights(net: torch.nn.Module, path: Path) -> None:

@@ -6,7 +6,7 @@ the overlay rate-capped by image time) and ``/diagnostics`` at 1 Hz. Every outpu
 input image's header.
 
 Threads: the subscription callback only drops the message into a one-frame mailbox
-(:class:`~crop_weed_seg.node_stats.LatestFrameSlot`); a worker thread takes the newest frame,
+(:class:`~crop_weed_seg.ros.node_stats.LatestFrameSlot`); a worker thread takes the newest frame,
 converts, segments and publishes. Frames that arrive while the worker is busy replace the
 waiting one and are counted as dropped, so latency stays bounded. A frame that cannot be used
 is logged (throttled), counted and skipped; the node keeps going.
@@ -43,14 +43,14 @@ from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.backends.base import BackendOptions
 from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import InvalidFrameError
-from crop_weed_seg.node_parameters import NODE_NAME, PARAMETERS, check_all, validate
-from crop_weed_seg.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
-from crop_weed_seg.ros.image_conversion import array_to_image, compressed_to_array, image_to_array
+from crop_weed_seg.parameters.segmenter import NODE_NAME, PARAMETERS, check_all, validate
+from crop_weed_seg.ros.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
+from crop_weed_seg.perception.image_conversion import array_to_image, compressed_to_array, image_to_array
 from crop_weed_seg.ros.spray_messages import cloud_from_records, markers_from_records
 from crop_weed_seg.spray.pipeline import SpraySettings, TargetPipeline
 from crop_weed_seg.spray.records import empty_targets
-from crop_weed_seg.segmenter import Segmenter
-from crop_weed_seg.visualize import overlay
+from crop_weed_seg.perception.segmenter import Segmenter
+from crop_weed_seg.perception.visualize import overlay
 
 PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,

@@ -47,7 +47,7 @@ from crop_weed_seg.ros.spray_messages import records_from_cloud
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.spray.planner import SprayPlanner
-from crop_weed_seg.spray.planner_parameters import NODE_NAME, PARAMETERS, build
+from crop_weed_seg.parameters.planner import NODE_NAME, PARAMETERS, build
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
 #: Counters whose rise turns diagnostics ERROR.

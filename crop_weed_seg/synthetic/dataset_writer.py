@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..image_files import write_bytes_atomic, write_image_atomic
-from .field import SynthConfig, generate_sample
+from crop_weed_seg.image_files import write_bytes_atomic, write_image_atomic
+from crop_weed_seg.synthetic.field import SynthConfig, generate_sample
 
 
 def _stem(index: int) -> str:

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from .field import SynthConfig, generate_sample
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.synthetic.field import SynthConfig, generate_sample
 
 #: Ground sampling distance used for drives unless the caller asks for another one [mm/px].
 DEFAULT_DRIVE_GSD_MM = 1.0

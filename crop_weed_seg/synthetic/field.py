@@ -12,11 +12,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..classes import CROP, WEED
-from ..errors import ConfigError
-from .camera import cast_shadow, illumination_gains, jpeg_roundtrip, motion_blur, sensor_noise
-from .plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
-from .soil import render_soil
+from crop_weed_seg.classes import CROP, WEED
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.synthetic.camera import cast_shadow, illumination_gains, jpeg_roundtrip, motion_blur, sensor_noise
+from crop_weed_seg.synthetic.plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
+from crop_weed_seg.synthetic.soil import render_soil
 
 Range = tuple[float, float]
 

@@ -13,8 +13,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..classes import CROP, WEED
-from .soil import hsv_to_rgb
+from crop_weed_seg.classes import CROP, WEED
+from crop_weed_seg.synthetic.soil import hsv_to_rgb
 
 _SHIFT = 3  # fixed-point bits for sub-pixel polygon vertices
 _ONE = 1 << _SHIFT

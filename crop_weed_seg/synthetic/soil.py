@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .noise import fractal_noise, value_noise
+from crop_weed_seg.synthetic.noise import fractal_noise, value_noise
 
 # HSV-ish soil families (hue deg, saturation, value): brown loam, grey silt, red clay, dark humus,
 # pale sand. A sample draws one and jitters it.

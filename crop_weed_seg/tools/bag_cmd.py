@@ -1,7 +1,7 @@
 """``crop-weed-seg bag IN OUT``: segment every frame of a rosbag2 offline and write a new bag with
 the original messages plus ``<camera>/labels``, ``<camera>/spray_targets`` (and ``overlay``).
 
-Core: :func:`crop_weed_seg.bag_processing.process_bag` (no ROS installation needed).
+Core: :func:`crop_weed_seg.bags.processing.process_bag` (no ROS installation needed).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bag_processing import process_bag
+    from crop_weed_seg.bags.processing import process_bag
 
     bar = None
     progress = None
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(report.summary())
     if args.json:
-        from ..image_files import write_bytes_atomic
+        from crop_weed_seg.image_files import write_bytes_atomic
 
         write_bytes_atomic(args.json, (json.dumps(report.to_json(), indent=2) + "\n").encode())
     return 0 if report.processed or not report.frames else 1

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..backends.engine_cache import (PRECISIONS, CacheEntry, EngineCache, EngineSettings,
+from crop_weed_seg.backends.engine_cache import (PRECISIONS, CacheEntry, EngineCache, EngineSettings,
                                      check_cache_dir, default_cache_dir, parse_shapes)
-from ..errors import ConfigError, CropWeedSegError
+from crop_weed_seg.errors import ConfigError, CropWeedSegError
 
 NO_TENSORRT = ("TensorRT is not installed here: build engines on the target device (JetPack "
                "ships TensorRT for the system Python; use a venv with --system-site-packages), "
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail("--model is required (or --list to show the cache)")
         if args.workspace_mb < 1:
             raise ConfigError(f"--workspace-mb must be ≥ 1, got {args.workspace_mb}")
-        from ..model_contract import load_model_contract
+        from crop_weed_seg.model.contract import load_model_contract
 
         contract = load_model_contract(args.model)
         shapes = parse_shapes(args.shapes) if args.shapes else None
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         cache = EngineCache(cache_dir, force_rebuild=args.force)
-        from ..backends.tensorrt_backend import build_engine
+        from crop_weed_seg.backends.tensorrt_backend import build_engine
 
         key, status = build_engine(contract, settings, cache, progress=print)
     except CropWeedSegError as exc:

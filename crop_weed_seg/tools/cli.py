@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError, CropWeedSegError
+from crop_weed_seg.errors import ConfigError, CropWeedSegError
 
 LAYOUT_CHOICES = ("auto", "folder", "phenobench", "cwfid", "colour-mask", "supervisely", "cvat",
                   "labelme", "bag")
@@ -34,9 +34,9 @@ def _size(text: str) -> tuple[int, int]:
 # --- synth -------------------------------------------------------------------------------------
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..synthetic import PRESETS
-    from ..synthetic.dataset_writer import write_dataset
-    from ..synthetic.field import config_with_size
+    from crop_weed_seg.synthetic import PRESETS
+    from crop_weed_seg.synthetic.dataset_writer import write_dataset
+    from crop_weed_seg.synthetic.field import config_with_size
 
     config = config_with_size(PRESETS[args.preset], *args.size)
     t0 = time.monotonic()
@@ -55,9 +55,9 @@ def _write_sheet(dataset_root: Path, count: int, path: Path) -> None:
     """Frames on top, their label overlays below, ``count`` columns."""
     import numpy as np
 
-    from ..datasets import open_dataset
-    from ..image_files import write_image_atomic
-    from ..visualize import contact_sheet, overlay
+    from crop_weed_seg.data.datasets import open_dataset
+    from crop_weed_seg.image_files import write_image_atomic
+    from crop_weed_seg.perception.visualize import contact_sheet, overlay
 
     import cv2
 
@@ -79,8 +79,8 @@ def _describe_data(source: str | Path | None) -> dict[str, Any] | None:
     split's file list."""
     if source is None:
         return None
-    from ..datasets import parse_source
-    from ..data.description import is_description, load_description
+    from crop_weed_seg.data.datasets import parse_source
+    from crop_weed_seg.data.description import is_description, load_description
 
     path, split, repeat = parse_source(source)
     doc: dict[str, Any] = {"path": str(path), "split": split, "repeat": repeat}
@@ -103,12 +103,12 @@ def _describe_data(source: str | Path | None) -> dict[str, Any] | None:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from ..datasets import open_source
-    from ..evaluation import evaluate
-    from ..segmenter import load_predictor
-    from ..nn.model_folder import add_metrics, write_model_folder
-    from ..nn.training import TrainConfig, train
-    from .model_card import write_model_card
+    from crop_weed_seg.data.datasets import open_source
+    from crop_weed_seg.data.evaluation import evaluate
+    from crop_weed_seg.perception.segmenter import load_predictor
+    from crop_weed_seg.training.model_folder import add_metrics, write_model_folder
+    from crop_weed_seg.training.trainer import TrainConfig, train
+    from crop_weed_seg.tools.model_card import write_model_card
 
     cfg = TrainConfig(
         data=tuple(args.data), out=args.out, layout=args.format, split=args.split,
@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if args.test_data else None)
     result = train(cfg)
     command = "crop-weed-seg " + " ".join(shlex.quote(a) for a in args.argv)
-    from ..machine import cpu_model
+    from crop_weed_seg.tools.machine import cpu_model
 
     hardware = (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
                 f"{result.environment['cpu_threads']} torch threads, no GPU used"
@@ -183,13 +183,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --- eval --------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..datasets import open_source
-    from ..evaluation import evaluate, robustness
-    from ..segmenter import load_predictor
-    from ..plots import plot_confusion
+    from crop_weed_seg.data.datasets import open_source
+    from crop_weed_seg.data.evaluation import evaluate, robustness
+    from crop_weed_seg.perception.segmenter import load_predictor
+    from crop_weed_seg.data.plots import plot_confusion
 
     dataset = open_source(args.data, args.format, args.split, args.classes)
-    from ..tiling import tiled_predictor
+    from crop_weed_seg.perception.tiling import tiled_predictor
 
     predictor = tiled_predictor(args.model, tiles=args.tiles, tile_scale=args.tile_scale)
     if args.robustness:
@@ -201,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     doc["data"] = str(args.data)
     text = json.dumps(doc, indent=2)
     if args.json:
-        from ..image_files import write_bytes_atomic
+        from crop_weed_seg.image_files import write_bytes_atomic
 
         write_bytes_atomic(args.json, (text + "\n").encode())
     if args.png:
@@ -224,7 +224,7 @@ def _eval_robustness(args: argparse.Namespace, results: dict[str, Any]) -> int:
         print(f"{r['condition']:<18} {r['miou']:7.4f} {r['weed_iou']:7.4f} "
               f"{r['vegetation_iou']:7.4f} {r['miou_drop']:7.4f}")
     if args.json:
-        from ..image_files import write_bytes_atomic
+        from crop_weed_seg.image_files import write_bytes_atomic
 
         write_bytes_atomic(args.json, (json.dumps(rows, indent=2) + "\n").encode())
     if args.add_to_card:
@@ -238,9 +238,9 @@ def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
     """Record scores (or a robustness table) in the model folder's model.yaml and card."""
     import yaml
 
-    from ..model_contract import CONTRACT_FILE, write_model_yaml
-    from ..nn.model_folder import add_metrics
-    from .model_card import write_model_card
+    from crop_weed_seg.model.contract import CONTRACT_FILE, write_model_yaml
+    from crop_weed_seg.training.model_folder import add_metrics
+    from crop_weed_seg.tools.model_card import write_model_card
 
     folder = Path(args.card or args.model)
     if not (folder / CONTRACT_FILE).is_file():
@@ -262,11 +262,11 @@ def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
 # --- export ------------------------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..model_contract import load_model_contract
-    from ..nn.export import export_onnx, onnx_parity
-    from ..nn.model_folder import PARITY_SIZES
-    from ..nn.network import NetworkConfig, build_network
-    from ..nn.weights import load_weights
+    from crop_weed_seg.model.contract import load_model_contract
+    from crop_weed_seg.nn.export import export_onnx, onnx_parity
+    from crop_weed_seg.training.model_folder import PARITY_SIZES
+    from crop_weed_seg.nn.network import NetworkConfig, build_network
+    from crop_weed_seg.nn.weights import load_weights
 
     contract = load_model_contract(args.model, check_onnx=False)
     if contract.weights_path is None:
@@ -288,11 +288,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from .. import __version__
+    from crop_weed_seg import __version__
 
     from importlib import metadata
 
-    from ..backends import available_backends
+    from crop_weed_seg.backends import available_backends
 
     print(f"crop_weed_seg {__version__} on Python {platform.python_version()}")
     dists = {"onnxruntime": "onnxruntime", "torch": "torch", "tensorrt": "tensorrt",
@@ -308,7 +308,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {mod:12s} {version}")
     print(f"  backends available here, in auto order: {', '.join(available_backends())}")
     if args.model:
-        from ..model_contract import load_model_contract, sha256_file
+        from crop_weed_seg.model.contract import load_model_contract, sha256_file
 
         c = load_model_contract(args.model, check_onnx=True)
         print(f"model {c.name} v{c.version} at {c.folder}")
@@ -325,9 +325,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --- bench -------------------------------------------------------------------------------------
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..backends import BackendOptions, available_backends
-    from ..benchmark import run_benchmark
-    from ..image_files import write_bytes_atomic
+    from crop_weed_seg.backends import BackendOptions, available_backends
+    from crop_weed_seg.tools.benchmark import run_benchmark
+    from crop_weed_seg.image_files import write_bytes_atomic
 
     backends = args.backend or available_backends()
     options = BackendOptions(device=args.device, precision=args.precision, threads=args.threads,
@@ -346,7 +346,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"{r.p50_ms:7.2f} {r.p95_ms:7.2f} {r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} "
               f"{r.infer_ms:7.2f} {r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
     if args.json:
-        from ..machine import describe_machine
+        from crop_weed_seg.tools.machine import describe_machine
 
         doc = {"model": str(models[0]) if len(models) == 1 else [str(m) for m in models],
                "machine": {**describe_machine(), "date": time.strftime("%Y-%m-%d")},
@@ -358,9 +358,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --- predict -----------------------------------------------------------------------------------
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..predict_files import predict_files
+    from crop_weed_seg.tools.predict_files import predict_files
 
-    from ..backends import BackendOptions
+    from crop_weed_seg.backends import BackendOptions
 
     rows = predict_files(args.model, args.inputs, args.out, progress=not args.quiet,
                          backend=args.backend, options=BackendOptions(device=args.device),
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench)
 
-    from . import bag_cmd, build_engine_cmd, precision_cmd, simulate_cmd
+    from crop_weed_seg.tools import bag_cmd, build_engine_cmd, precision_cmd, simulate_cmd
     simulate_cmd.add_parser(sub).set_defaults(func=simulate_cmd.run)
     bag_cmd.add_parser(sub).set_defaults(func=bag_cmd.run)
     build_engine_cmd.add_parser(sub).set_defaults(func=build_engine_cmd.run)

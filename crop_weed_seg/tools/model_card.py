@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..image_files import write_bytes_atomic
+from crop_weed_seg.image_files import write_bytes_atomic
 
 
 def _fmt(v: Any) -> str:

@@ -140,10 +140,10 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
-    from ..spray.planner import PlannerConfig
-    from ..spray.simulator import (FieldConfig, SimCamera, generate_field, latency_budget,
+    from crop_weed_seg.errors import ConfigError
+    from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+    from crop_weed_seg.spray.planner import PlannerConfig
+    from crop_weed_seg.sim.simulator import (FieldConfig, SimCamera, generate_field, latency_budget,
                                    sweep, write_bag)
 
     speeds = args.speed or [0.5, 1.0, 2.0, 3.0]
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     segmenter = None
     if args.model != "truth":
-        from ..segmenter import Segmenter
+        from crop_weed_seg.perception.segmenter import Segmenter
 
         segmenter = Segmenter(Path(args.model), args.backend)
     args.out.mkdir(parents=True, exist_ok=True)

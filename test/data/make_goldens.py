@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from crop_weed_seg.image_files import read_rgb, write_image_atomic
-from crop_weed_seg.segmenter import Segmenter
+from crop_weed_seg.perception.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

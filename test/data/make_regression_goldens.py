@@ -92,7 +92,7 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def run(workdir: Path, segmenter: Any = None) -> tuple[list[dict[str, Any]], np.ndarray, Any]:
-    from crop_weed_seg.bag_processing import process_bag
+    from crop_weed_seg.bags.processing import process_bag
 
     report = process_bag(BAG, workdir / "out", model_dir=MODEL, backend=BACKEND,
                          segmenter=segmenter)

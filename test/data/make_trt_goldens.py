@@ -47,7 +47,7 @@ def load_goldens(path: Path = NPZ) -> dict[str, Any]:
 
 def input_tensor(frame: np.ndarray, spec: Any) -> np.ndarray:
     """Model-resolution uint8 RGB frame → (1, 3, h, w) float32 model input."""
-    from crop_weed_seg.preprocess import to_tensor
+    from crop_weed_seg.model.preprocess import to_tensor
 
     return to_tensor(np.ascontiguousarray(frame), spec)
 
@@ -56,8 +56,8 @@ def make(model_dir: Path = REPO / "models/default", out: Path = NPZ) -> Path:
     import onnxruntime as ort
 
     from crop_weed_seg.image_files import read_rgb
-    from crop_weed_seg.model_contract import load_model_contract
-    from crop_weed_seg.preprocess import resize_to_input
+    from crop_weed_seg.model.contract import load_model_contract
+    from crop_weed_seg.model.preprocess import resize_to_input
 
     contract = load_model_contract(model_dir)
     session = ort.InferenceSession(str(contract.onnx_path), providers=["CPUExecutionProvider"])
@@ -86,7 +86,7 @@ def write_polygraphy_json(out_dir: Path, npz: Path = NPZ,
     from polygraphy.comparator import RunResults
     from polygraphy.json import save_json
 
-    from crop_weed_seg.model_contract import load_model_contract
+    from crop_weed_seg.model.contract import load_model_contract
 
     contract = load_model_contract(model_dir, check_files=False, check_onnx=False)
     doc = load_goldens(npz)

@@ -9,15 +9,15 @@ from typing import Any
 
 import yaml
 
-from ..classes import CLASS_NAMES, PALETTE_RGB
-from ..image_files import write_bytes_atomic
-from ..metrics import SegmentationScores
-from ..model_contract import CONTRACT_FILE, SCHEMA_VERSION, sha256_file, write_model_yaml
-from ..plots import plot_confusion, plot_training_curves
-from ..preprocess import InputSpec
-from .export import CONFIDENCE_OUTPUT, INPUT_NAME, LABELS_OUTPUT, OPSET, export_onnx, onnx_parity
-from .network import CWNet, NetworkConfig, parameter_count
-from .weights import save_weights
+from crop_weed_seg.classes import CLASS_NAMES, PALETTE_RGB
+from crop_weed_seg.image_files import write_bytes_atomic
+from crop_weed_seg.data.metrics import SegmentationScores
+from crop_weed_seg.model.contract import CONTRACT_FILE, SCHEMA_VERSION, sha256_file, write_model_yaml
+from crop_weed_seg.data.plots import plot_confusion, plot_training_curves
+from crop_weed_seg.model.preprocess import InputSpec
+from crop_weed_seg.nn.export import CONFIDENCE_OUTPUT, INPUT_NAME, LABELS_OUTPUT, OPSET, export_onnx, onnx_parity
+from crop_weed_seg.nn.network import CWNet, NetworkConfig, parameter_count
+from crop_weed_seg.nn.weights import save_weights
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.safetensors"

@@ -1,12 +1,12 @@
 """The Segmenter: a camera frame in any supported layout → labels at camera resolution,
 confidence, per-class coverage and timings. Core code: no ROS; the runtime is a backend.
 
-Pipeline (the same preprocessing as training, :mod:`crop_weed_seg.preprocess`):
+Pipeline (the same preprocessing as training, :mod:`crop_weed_seg.model.preprocess`):
 resize the frame as it comes (1, 3 or 4 channels, 8 or 16 bit) to the model's input size,
 convert channels and bit depth at that small size, normalise into a reused tensor, run the
 backend, check the outputs, and upsample labels (nearest neighbour) to the frame's size.
 A frame whose aspect ratio differs from the input's is fitted, not stretched: resized keeping
-its aspect ratio and padded (:func:`~crop_weed_seg.preprocess.fit_to_input`); the padding is
+its aspect ratio and padded (:func:`~crop_weed_seg.model.preprocess.fit_to_input`); the padding is
 cut off the outputs before they are upsampled, so labels land where the frame's pixels are.
 The tensor keeps the model's input size for every frame (a TensorRT engine's fixed shape).
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .backends import Backend, BackendOptions, create_backend
-from .classes import CLASS_NAMES
-from .errors import InvalidFrameError
-from .evaluation import Predictor
-from .model_contract import ModelContract, load_model_contract
-from .preprocess import (Window, fit_to_input, fitted_size, map_to_frame, resize_to_input,
+from crop_weed_seg.backends import Backend, BackendOptions, create_backend
+from crop_weed_seg.classes import CLASS_NAMES
+from crop_weed_seg.errors import InvalidFrameError
+from crop_weed_seg.perception.predictor import Predictor
+from crop_weed_seg.model.contract import ModelContract, load_model_contract
+from crop_weed_seg.model.preprocess import (Window, fit_to_input, fitted_size, map_to_frame, resize_to_input,
                          to_tensor)
 
 EXG_OTSU = "exg-otsu"
@@ -163,11 +163,11 @@ def load_predictor(model: str | Path, backend: str = "auto",
     """``classical`` → the ExG/row baseline; ``exg-otsu`` → plain ExG + Otsu vegetation (every
     plant pixel crop); anything else → a model folder on a backend."""
     if str(model) == CLASSICAL:
-        from .classical import ClassicalSegmenter
+        from crop_weed_seg.perception.classical import ClassicalSegmenter
 
         return ClassicalSegmenter()
     if str(model) == EXG_OTSU:
-        from .classical import ExgOtsuVegetation
+        from crop_weed_seg.perception.classical import ExgOtsuVegetation
 
         return ExgOtsuVegetation()
     return Segmenter(Path(model), backend, options)

@@ -28,7 +28,7 @@ The clock mapping (:attr:`BagPlayer.start_monotonic`, :attr:`BagPlayer.start_wal
 :meth:`BagPlayer.scheduled_monotonic`) and the ``on_publish`` callback let a caller measure the
 latency of outputs against the bag stamps.
 
-Command line (``bag_player`` console script or ``python -m crop_weed_seg.ros.bag_player``)::
+Command line (``bag_player`` console script or ``python -m crop_weed_seg.tools.bag_player``)::
 
     bag_player BAG [--rate R] [--loop | --repeat N] [--clock [HZ]] [--topics T ...]
                [--remap FROM:=TO ...] [--wait-for-subscribers S] [--wait-topics T ...]
@@ -161,7 +161,7 @@ class _Topic:
 def open_bag(path: str | Path) -> Any:
     """An open ``rosbags.rosbag2.Reader``, or one BagError saying why the path is not a rosbag2
     (or why it cannot be read here)."""
-    from crop_weed_seg.bag_processing import open_reader
+    from crop_weed_seg.bags.processing import open_reader
     return open_reader(path)
 
 

@@ -1,6 +1,6 @@
 """The ``spray_planner`` node's parameters: one table, read by the node and by tests and docs.
 
-Pure Python (no rclpy), in the style of :mod:`crop_weed_seg.node_parameters` (same
+Pure Python (no rclpy), in the style of :mod:`crop_weed_seg.parameters.segmenter` (same
 :class:`ParamSpec`). The geometry names (``nozzle_count``, ``nozzle_spacing_m``,
 ``boom_center_y_m``, ``nozzle_offset_m``, ``camera_x_m``) are the segmenter node's too, so one
 YAML block can configure both. Besides each value's own range, :func:`build` checks the whole
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.node_parameters import ParamSpec, validate_value
+from crop_weed_seg.parameters.segmenter import ParamSpec, validate_value
 from crop_weed_seg.spray.geometry import Boom
 from crop_weed_seg.spray.planner import FAILURE_POLICIES, MODES, PlannerConfig
 

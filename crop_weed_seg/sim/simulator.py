@@ -50,13 +50,13 @@ from typing import Any, Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from ..classes import CROP, WEED
-from ..errors import ConfigError
-from ..synthetic.camera import illumination_gains
-from ..synthetic.field import PRESETS, SynthConfig
-from ..synthetic.plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
-from ..synthetic.soil import render_soil
-from .geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+from crop_weed_seg.classes import CROP, WEED
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.synthetic.camera import illumination_gains
+from crop_weed_seg.synthetic.field import PRESETS, SynthConfig
+from crop_weed_seg.synthetic.plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
+from crop_weed_seg.synthetic.soil import render_soil
+from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
 
 # --------------------------------------------------------------------------------------------
 # World
@@ -557,7 +557,7 @@ class Perception:
 
 def _default_extract() -> Callable:
     """``extract_targets`` with one cached TargetExtractor (its ground maps) per geometry."""
-    from .targets import TargetConfig, TargetExtractor
+    from crop_weed_seg.spray.targets import TargetConfig, TargetExtractor
 
     cache: dict[tuple[int, int, int], Any] = {}
 
@@ -570,7 +570,7 @@ def _default_extract() -> Callable:
 
 
 def _default_tracker(gate_m: float | None) -> Any:
-    from .tracking import TargetTracker
+    from crop_weed_seg.spray.tracking import TargetTracker
 
     return TargetTracker() if gate_m is None else TargetTracker(gate_m=gate_m)
 
@@ -625,7 +625,7 @@ def perceive(fld: SimField, camera: SimCamera, boom: Boom, drive: Drive, segment
 
 
 def _default_planner(boom: Boom, planner_config: Any) -> Any:
-    from .planner import PlannerConfig, SprayPlanner
+    from crop_weed_seg.spray.planner import PlannerConfig, SprayPlanner
 
     return SprayPlanner(boom, planner_config if planner_config is not None else PlannerConfig())
 

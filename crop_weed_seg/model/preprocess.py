@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import InvalidFrameError
+from crop_weed_seg.errors import InvalidFrameError
 
 
 @dataclass(frozen=True)

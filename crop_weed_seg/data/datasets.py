@@ -54,13 +54,13 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from .classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
-from .data import colour_masks, cvat, labelme, supervisely
-from .data.class_map import ClassMap, find_class_map
-from .data.description import is_description, load_description
-from .data.sample import Sample, visible_files
-from .errors import ConfigError, DatasetError
-from .image_files import read_id_image, read_rgb
+from crop_weed_seg.classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
+from crop_weed_seg.data import colour_masks, cvat, labelme, supervisely
+from crop_weed_seg.data.class_map import ClassMap, find_class_map
+from crop_weed_seg.data.description import is_description, load_description
+from crop_weed_seg.data.sample import Sample, visible_files
+from crop_weed_seg.errors import ConfigError, DatasetError
+from crop_weed_seg.image_files import read_id_image, read_rgb
 
 LAYOUTS: tuple[str, ...] = ("folder", "phenobench", "cwfid", "colour-mask", "supervisely", "cvat",
                            "labelme")
@@ -428,7 +428,7 @@ def open_dataset(root: Path | str, layout: str = "auto", split: str | None = Non
 
     ``root`` may be a dataset description (``.yaml``): its root, format, class map and
     splits apply. A rosbag2 (``layout`` ``"bag"``, or detected by :func:`is_bag`) opens as a
-    :class:`~crop_weed_seg.bag_dataset.BagDataset`: frames paired with its ``labels_truth`` topic.
+    :class:`~crop_weed_seg.data.bag_dataset.BagDataset`: frames paired with its ``labels_truth`` topic.
     ``classes`` is a class map (or its file) for the formats that need one; without it
     ``classes.yaml`` in ``root`` is used when present.
 
@@ -441,7 +441,7 @@ def open_dataset(root: Path | str, layout: str = "auto", split: str | None = Non
     if layout == "bag" or (layout == "auto" and is_bag(root)):
         if split is not None:
             raise ConfigError(f"{root}: a bag has no splits; leave out --split")
-        from .bag_dataset import open_bag_dataset  # imports rosbags lazily
+        from crop_weed_seg.data.bag_dataset import open_bag_dataset  # imports rosbags lazily
 
         return open_bag_dataset(root)  # type: ignore[return-value]  # same interface
     if layout != "auto" and layout not in LAYOUTS:

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from .backends import BackendOptions
-from .segmenter import Segmenter
-from .synthetic import PRESETS, generate_sample
+from crop_weed_seg.backends import BackendOptions
+from crop_weed_seg.perception.segmenter import Segmenter
+from crop_weed_seg.synthetic import PRESETS, generate_sample
 
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((480, 640), (720, 1280), (1080, 1920))
 

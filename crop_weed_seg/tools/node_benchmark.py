@@ -1,6 +1,6 @@
 """Benchmark of the running node over real ROS topics (docs/BENCHMARKS.md, not a test).
 
-    python -m crop_weed_seg.ros.node_benchmark --size 640x480 --rate 30 --duration 30
+    python -m crop_weed_seg.tools.node_benchmark --size 640x480 --rate 30 --duration 30
 
 Starts ``segmenter_node`` in a subprocess (the package's Fast DDS profile in its environment),
 publishes ``bgr8`` frames at ``--rate`` Hz stamped with the wall clock, with a ``camera_info``
@@ -32,7 +32,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from crop_weed_seg.image_files import read_rgb
-from crop_weed_seg.ros.image_conversion import array_to_image
+from crop_weed_seg.perception.image_conversion import array_to_image
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "config" / "fastdds_large_images.xml"

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
-from .datasets import SegmentationDataset
-from .metrics import ConfusionAccumulator, SegmentationScores
-
-
-class Predictor(Protocol):
-    """Anything that maps an (H, W, 3) uint8 RGB frame to (H, W) uint8 class ids."""
-
-    name: str
-
-    def predict(self, rgb: np.ndarray) -> np.ndarray: ...
+from crop_weed_seg.data.datasets import SegmentationDataset
+from crop_weed_seg.data.metrics import ConfusionAccumulator, SegmentationScores
+from crop_weed_seg.perception.predictor import Predictor  # noqa: F401  (re-exported)
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset: SegmentationDataset,
@@ -49,7 +42,7 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], dataset: Segmentatio
     """Scores on the clean images and under each of
     :data:`~crop_weed_seg.data.corruptions.ROBUSTNESS_CONDITIONS` (colour temperature,
     exposure, JPEG, motion blur), keyed ``clean`` then by condition name."""
-    from .data.corruptions import ROBUSTNESS_CONDITIONS
+    from crop_weed_seg.data.corruptions import ROBUSTNESS_CONDITIONS
 
     results = {"clean": evaluate(predict, dataset, progress=progress, description="clean")}
     for name, transform in ROBUSTNESS_CONDITIONS.items():

@@ -58,8 +58,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .classes import CROP, SOIL, WEED
-from .errors import ConfigError, InvalidFrameError
+from crop_weed_seg.classes import CROP, SOIL, WEED
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 
 #: Accepted values of ``index``.
 VEGETATION_INDICES: tuple[str, ...] = ("exg", "exhsv")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .classes import PALETTE_RGB
+from crop_weed_seg.classes import PALETTE_RGB
 
 
 def colorize(labels: np.ndarray, palette: np.ndarray = PALETTE_RGB) -> np.ndarray:

@@ -1,14 +1,14 @@
 """A rosbag2 with a ground-truth label topic as an evaluation dataset (``eval --data BAG``).
 
 The bag needs an image topic (sensor_msgs/Image or CompressedImage, chosen as in
-:func:`crop_weed_seg.bag_processing.select_topics`) and a ground-truth topic whose name ends in
+:func:`crop_weed_seg.bags.processing.select_topics`) and a ground-truth topic whose name ends in
 ``labels_truth`` (CompressedImage PNG mono8 or Image mono8). Frames and labels are paired by
 header stamp; frames without a label are left out (counted in :attr:`BagDataset.unmatched`).
 
 Opening indexes the bag once (bag timestamp and header stamp of each image and label message,
 read from the CDR header without deserialising); ``dataset[i]`` reads that one image and label
 back from the bag, so memory stays small for long bags. ``dataset[i]`` returns
-``(rgb (H, W, 3) uint8, labels (H, W) uint8)`` like :class:`~crop_weed_seg.datasets.
+``(rgb (H, W, 3) uint8, labels (H, W) uint8)`` like :class:`~crop_weed_seg.data.datasets.
 SegmentationDataset`; labels must hold only 0, 1, 2 or 255 and match the image's size.
 Problems are one :class:`~crop_weed_seg.errors.DatasetError` naming the bag, topic and stamp.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .bag_processing import (
+from crop_weed_seg.bags.processing import (
     BagProcessingError,
     decode_image,
     decode_truth,
@@ -34,8 +34,8 @@ from .bag_processing import (
     to_rgb8,
     typestore,
 )
-from .classes import IGNORE_INDEX
-from .errors import DatasetError, InvalidFrameError
+from crop_weed_seg.classes import IGNORE_INDEX
+from crop_weed_seg.errors import DatasetError, InvalidFrameError
 
 _ALLOWED = np.array([0, 1, 2, IGNORE_INDEX])
 

@@ -16,9 +16,9 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
-from .classes import IGNORE_INDEX
-from .data import corruptions
-from .errors import ConfigError, InvalidFrameError
+from crop_weed_seg.classes import IGNORE_INDEX
+from crop_weed_seg.data import corruptions
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 
 PAD_MODES: tuple[str, ...] = ("reflect", "zeros")
 

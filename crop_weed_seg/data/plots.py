@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .classes import CLASS_NAMES
+from crop_weed_seg.classes import CLASS_NAMES
 
 
 def _pyplot() -> Any:

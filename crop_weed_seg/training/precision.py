@@ -8,7 +8,7 @@ comes from an ONNX that already carries the precision (built with the STRONGLY_T
   does the same job, but its ``[onnx]`` extra pins an older onnx and onnxruntime-gpu).
 - INT8: ONNX Runtime ``quantize_static`` in Q/DQ format, per-channel symmetric int8 weights,
   symmetric int8 activations (zero point 0, what TensorRT accepts), float bias, calibrated on
-  representative frames through the model's own preprocessing (:mod:`crop_weed_seg.preprocess`).
+  representative frames through the model's own preprocessing (:mod:`crop_weed_seg.model.preprocess`).
 
 Every variant is compared with the FP32 model under ONNX Runtime (CPU): per-pixel argmax
 agreement, NaN count, and mIoU against ground truth when labels are at hand.
@@ -23,8 +23,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..model_contract import ModelContract
-from ..preprocess import fit_to_input, to_tensor
+from crop_weed_seg.model.contract import ModelContract
+from crop_weed_seg.model.preprocess import fit_to_input, to_tensor
 
 #: Ops whose inputs get Q/DQ in the INT8 model. The convolutions carry the compute; the
 #: vegetation-index arithmetic at the input and the softmax/argmax head stay in float.
@@ -75,7 +75,7 @@ def image_files(folder: Path) -> list[Path]:
 
 def tensors_from_folder(folder: Path, contract: ModelContract, limit: int | None = None
                         ) -> list[np.ndarray]:
-    from ..image_files import read_rgb
+    from crop_weed_seg.image_files import read_rgb
 
     files = image_files(folder)[:limit] if limit else image_files(folder)
     return [preprocess_frame(read_rgb(p), contract) for p in files]
@@ -91,7 +91,7 @@ def synthetic_samples(contract: ModelContract, count: int, preset: str = "heldou
     """
     import cv2
 
-    from ..synthetic import PRESETS, generate_sample
+    from crop_weed_seg.synthetic import PRESETS, generate_sample
 
     h, w = contract.input.size
     for index in range(start, start + count):
@@ -119,7 +119,7 @@ def run_model(session: Any, contract: ModelContract, tensor: np.ndarray
 def compare(reference: Path | str, candidate: Path | str, contract: ModelContract,
             samples: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray]]) -> Comparison:
     """Run both models on every sample (a tensor, or (tensor, truth labels)) and compare."""
-    from ..metrics import ConfusionAccumulator
+    from crop_weed_seg.data.metrics import ConfusionAccumulator
 
     ref_s, cand_s = _session(reference), _session(candidate)
     n = contract.num_classes

@@ -1,6 +1,6 @@
 """``make run``: the node's main job on a real ROS graph, with a bundled bag as the camera.
 
-    python -m crop_weed_seg.ros.replay_demo [--bag test/data/sample_bag] [--out out]
+    python -m crop_weed_seg.tools.replay_demo [--bag test/data/sample_bag] [--out out]
 
 Starts ``segmenter_node`` in a subprocess (namespace ``/camera``, compressed input, sim time),
 replays the bag through real ROS topics at its recorded rate with ``/clock``, subscribes to
@@ -73,7 +73,7 @@ class Collector:
         import cv2
 
         from crop_weed_seg.image_files import write_bytes_atomic
-        from crop_weed_seg.ros.image_conversion import image_to_array
+        from crop_weed_seg.perception.image_conversion import image_to_array
         second = msg.header.stamp.sec
         if len(self.overlays_written) >= self.max_overlays or second == self.last_overlay_s:
             return
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import Image
 
     from crop_weed_seg.errors import CropWeedSegError
-    from crop_weed_seg.ros.bag_player import BagPlayer
+    from crop_weed_seg.tools.bag_player import BagPlayer
 
     args.out.mkdir(parents=True, exist_ok=True)
     node_cmd = [sys.executable, "-m", "crop_weed_seg.ros.segmenter_node", "--ros-args",

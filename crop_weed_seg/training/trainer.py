@@ -1,7 +1,7 @@
 """The training loop: any dataset layout, several sources mixed (real photos, partial labels,
 synthetic frames), class-weighted loss, cosine schedule that follows the epochs or the time
 budget, checkpoints, resume, mixed precision on CUDA. ``train()`` returns the best network and
-its history; the model folder is written by :mod:`crop_weed_seg.nn.model_folder`."""
+its history; the model folder is written by :mod:`crop_weed_seg.training.model_folder`."""
 
 from __future__ import annotations
 
@@ -17,19 +17,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..augment import AugmentConfig, augment
-from ..classes import CLASS_NAMES, NUM_CLASSES, WEED
-from ..datasets import (SegmentationDataset, class_frequency_weights, open_dataset, parse_source,
+from crop_weed_seg.data.augment import AugmentConfig, augment
+from crop_weed_seg.classes import CLASS_NAMES, NUM_CLASSES, WEED
+from crop_weed_seg.data.datasets import (SegmentationDataset, class_frequency_weights, open_dataset, parse_source,
                         split_indices)
-from ..errors import ConfigError
-from ..evaluation import evaluate
-from ..metrics import SegmentationScores
-from ..model_contract import load_model_contract
-from ..preprocess import (InputSpec, fit_to_input, labels_to_frame, resize_to_input,
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.data.evaluation import evaluate
+from crop_weed_seg.data.metrics import SegmentationScores
+from crop_weed_seg.model.contract import load_model_contract
+from crop_weed_seg.model.preprocess import (InputSpec, fit_to_input, labels_to_frame, resize_to_input,
                           to_tensor)
-from .losses import LOSSES, segmentation_loss
-from .network import CWNet, NetworkConfig, build_network, parameter_count
-from .weights import load_checkpoint, load_weights, save_checkpoint, save_weights
+from crop_weed_seg.nn.losses import LOSSES, segmentation_loss
+from crop_weed_seg.nn.network import CWNet, NetworkConfig, build_network, parameter_count
+from crop_weed_seg.nn.weights import load_checkpoint, load_weights, save_checkpoint, save_weights
 
 CHECKPOINT_DIR = "checkpoints"
 #: ``enet``: 1/ln(1.02 + p) per class; ``sqrt-enet``: its square root (milder: full ENet weights

@@ -51,10 +51,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import BagError, ConfigError, InvalidFrameError
-from .ros.image_conversion import compressed_to_array, image_to_array
-from .spray.pipeline import SpraySettings, TargetPipeline
-from .spray.records import POINT_FIELDS, POINT_STEP, TARGET_DTYPE
+from crop_weed_seg.errors import BagError, ConfigError, InvalidFrameError
+from crop_weed_seg.perception.image_conversion import compressed_to_array, image_to_array
+from crop_weed_seg.spray.pipeline import SpraySettings, TargetPipeline
+from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, TARGET_DTYPE
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -431,7 +431,7 @@ class _Exporter:
         self.unmatched = 0
 
     def _write(self, stamp: int, rgb: np.ndarray, labels: np.ndarray | None) -> None:
-        from .image_files import write_image_atomic
+        from crop_weed_seg.image_files import write_image_atomic
 
         stem = stamp_stem(stamp)
         write_image_atomic(self.folder / "images" / f"{stem}.png", rgb, rgb=True)
@@ -510,7 +510,7 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
                 segmenter: Any = None) -> Report:
     """Process ``in_path`` into a new bag at ``out_path`` (module docstring). ``storage``:
     ``"sqlite3"`` or ``"mcap"`` (None: as the input). ``progress(done, total)`` is called after
-    every message. ``segmenter``: an already loaded :class:`~crop_weed_seg.segmenter.Segmenter`
+    every message. ``segmenter``: an already loaded :class:`~crop_weed_seg.perception.segmenter.Segmenter`
     to use instead of loading ``model_dir`` on ``backend`` (None: the shipped default model).
     ``export_frames``: also write the frames (and ground truth) in the folder layout there.
     Raises BagProcessingError (bad bag, topics, output exists) or ConfigError (options)."""
@@ -534,7 +534,7 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
             raise BagProcessingError(f"bag {str(in_path)!r} already has the output topic(s) "
                                      f"{', '.join(clash)} (was it processed already?)")
         if segmenter is None:
-            from .segmenter import Segmenter
+            from crop_weed_seg.perception.segmenter import Segmenter
 
             if model_dir is None:
                 model_dir = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -559,7 +559,7 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
          progress: Callable[[int, int], None] | None) -> Report:
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from .visualize import overlay as blend
+    from crop_weed_seg.perception.visualize import overlay as blend
 
     ts = typestore()
     build = _Builder(ts, target_frame)
@@ -694,7 +694,7 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                      for k, v in times.items()}
     report.counters = dict(pipeline.counters, bad_odometry=bad_odom)
     if csv_path is not None:
-        from .image_files import write_bytes_atomic
+        from crop_weed_seg.image_files import write_bytes_atomic
 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -1,0 +1,1 @@
+"""bags: see docs/ARCHITECTURE.md."""

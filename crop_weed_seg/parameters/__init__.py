@@ -1,0 +1,1 @@
+"""parameters: see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""perception: see docs/ARCHITECTURE.md."""
