@@ -40,7 +40,7 @@ def read_rgb(path: Path | str, upright: bool = True) -> np.ndarray:
                       "OpenCV's TIFF reader cannot decode; save it upright or as PNG/JPEG")
         raise DatasetError(f"{path}: cannot read image ({reason})")
     if data.dtype == np.uint16:
-        data = (data >> 8).astype(np.uint8)
+        data = np.right_shift(data, 8).astype(np.uint8)
     if data.dtype != np.uint8:
         raise DatasetError(f"{path}: unsupported image dtype {data.dtype} (expected 8 or 16 bit)")
     if data.ndim == 2:

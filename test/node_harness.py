@@ -25,6 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
 from crop_weed_seg.perception.image_conversion import array_to_image, image_to_array
 from crop_weed_seg.ros.segmenter_node import DIAGNOSTIC_NAME
+
 from ros_support import python_module_command, ros_env, spin_until
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)

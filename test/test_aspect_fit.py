@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.backends.base import InferenceOutput
-from crop_weed_seg.model.preprocess import (InputSpec, Window, fit_to_input, fitted_size,
-                                      resize_to_input)
+from crop_weed_seg.model.preprocess import (
+    InputSpec,
+    Window,
+    fit_to_input,
+    fitted_size,
+    resize_to_input,
+)
 from crop_weed_seg.perception.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,14 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from crop_weed_seg.tools.bag_player import (BagError, BagPlayer, main, recorded_latched,
-                                          split_ros_args)
+from crop_weed_seg.tools.bag_player import (
+    BagError,
+    BagPlayer,
+    main,
+    recorded_latched,
+    split_ros_args,
+)
+
 from ros_support import REPO, python_module_command, ros_context, ros_env, spin_until
 
 SAMPLE_BAG = REPO / "test" / "data" / "sample_bag"
@@ -193,8 +199,14 @@ def test_topics_and_remaps(bag, ctx):
 
 
 def _qos(durability):
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
     return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, getattr(QosDurability, durability),
                QosTime(0, 0), QosTime(0, 0), QosLiveliness.AUTOMATIC, QosTime(0, 0), False)
 

@@ -21,8 +21,12 @@ pytest.importorskip("onnxruntime")
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
-from crop_weed_seg.bags.processing import (BagProcessingError, image_base,  # noqa: E402
-                                          process_bag, storage_of)
+from crop_weed_seg.bags.processing import (  # noqa: E402
+    BagProcessingError,
+    image_base,
+    process_bag,
+    storage_of,
+)
 from crop_weed_seg.errors import CropWeedSegError, DatasetError  # noqa: E402
 from crop_weed_seg.spray.records import POINT_FIELDS, records_from_bytes  # noqa: E402
 

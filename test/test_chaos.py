@@ -39,6 +39,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2  # noqa: 
 from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.ros.spray_messages import cloud_from_records, records_from_cloud  # noqa: E402
 from crop_weed_seg.spray.records import empty_targets  # noqa: E402
+
 from node_harness import NodeProcess, frame_message, key, stamp  # noqa: E402
 from ros_support import ros_context, spin_until  # noqa: E402
 
@@ -344,10 +345,9 @@ def test_time_jumps_back_and_forward_through_both_nodes(tmp_path: Path) -> None:
     nozzle_states are awaited), so the result does not depend on the machine's speed. Before
     the fix, track ids stuck to image positions after the jump back and the planner joined
     their views: a lane stayed open for seconds."""
-    from crop_weed_seg.spray.geometry import Boom
-    from crop_weed_seg.sim.simulator import (FieldConfig, SimCamera, drive_frames,
-                                               generate_field, plan_drive)
     from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME as PLANNER_DIAG
+    from crop_weed_seg.sim import FieldConfig, SimCamera, drive_frames, generate_field, plan_drive
+    from crop_weed_seg.spray.geometry import Boom
 
     fps, step_ns, pass_s = 5, 20_000_000, (6.0 if SLOW else 3.0)
     fld = generate_field(FieldConfig(length_m=pass_s + 1.2, weeds_per_m2=30.0), seed=4)
@@ -422,7 +422,7 @@ def test_time_jumps_back_and_forward_through_both_nodes(tmp_path: Path) -> None:
                     msg.header.stamp = stamp(*divmod(t_ns, 10**9))
                     pub_img.publish(msg)
                     assert spin_until(ex, lambda: t_ns in targets, 120.0), \
-                        f"{name}: no spray_targets for frame {k}"
+                        f"{name}: no spray_targets for frame {k}"  # noqa: B023 (called at once)
                     for j in range(10**9 // fps // step_ns):
                         s_ns = t_ns + j * step_ns
                         if j:
@@ -476,8 +476,9 @@ class Pair:
     NS = "/gx"
 
     def __init__(self, context: Any, workdir: Path) -> None:
-        from node_harness import Probe
         from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME as PLANNER_DIAG
+
+        from node_harness import Probe
         self.seg = NodeProcess(workdir, self.NS, "-p", "backend:=onnxruntime",
                                "-p", "input_qos_reliability:=reliable",
                                "-p", "input_qos_depth:=10", "-p", "stale_timeout_s:=1.0",
@@ -651,6 +652,7 @@ def test_parameter_flood(pair: Pair) -> None:
     refused with a reason, frames keep being answered."""
     from rcl_interfaces.msg import Parameter
     from rcl_interfaces.srv import SetParameters
+
     from ros_support import parameter_value
     n = 800 if SLOW else 100
     bad = {"/gx/crop_weed_seg": [("overlay_alpha", 5.0), ("latency_budget_ms", -1.0),
@@ -686,7 +688,8 @@ def test_parameter_flood(pair: Pair) -> None:
         if not result.successful and result.reason:
             refused += 1
             reasons.add(result.reason.split(";")[0][:60])
-        pair.spin_until(lambda: time.monotonic() >= next_at, max(0.0, next_at -
+        pair.spin_until(lambda: time.monotonic() >= next_at,  # noqa: B023 (called at once)
+                        max(0.0, next_at -
                                                                   time.monotonic()))
     took = time.monotonic() - started
     frames = len(pair.probe.labels) - labels_before

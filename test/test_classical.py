@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.classes import CROP, SOIL, WEED
+from crop_weed_seg.data.metrics import confusion_matrix, scores_from_confusion
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 from crop_weed_seg.perception.classical import (
     ClassicalConfig,
     ClassicalSegmenter,
@@ -19,8 +21,6 @@ from crop_weed_seg.perception.classical import (
     excess_green,
     vegetation_mask,
 )
-from crop_weed_seg.errors import ConfigError, InvalidFrameError
-from crop_weed_seg.data.metrics import confusion_matrix, scores_from_confusion
 
 SOIL_RGB = (120, 85, 60)
 CROP_RGB = (60, 150, 45)

@@ -23,10 +23,17 @@ from typing import Any, Callable
 import pytest
 
 import crop_weed_seg
-from crop_weed_seg.backends.engine_cache import (CACHE_DIR_ENV, DeviceInfo, EngineCache,
-                                                 EngineSettings, check_cache_dir,
-                                                 default_cache_dir, engine_key,
-                                                 engine_sidecar_info, parse_shapes)
+from crop_weed_seg.backends.engine_cache import (
+    CACHE_DIR_ENV,
+    DeviceInfo,
+    EngineCache,
+    EngineSettings,
+    check_cache_dir,
+    default_cache_dir,
+    engine_key,
+    engine_sidecar_info,
+    parse_shapes,
+)
 from crop_weed_seg.errors import BackendError, ConfigError
 from crop_weed_seg.tools import build_engine_cmd
 
@@ -385,7 +392,7 @@ def test_entries_and_prune_keep_the_newest_plans_per_model(tmp_path: Path) -> No
     cache, trt = EngineCache(tmp_path / "engines", allow_any=True, keep_per_model=10), \
         FakeTensorRT()
     keys: list[str] = []
-    for i, precision in enumerate(("fp32", "fp16", "int8")):
+    for precision in ("fp32", "fp16", "int8"):
         for workspace in (1, 2):
             settings = EngineSettings(precision=precision, workspace_bytes=workspace << 30)
             key = engine_key(SHA, settings, ORIN)

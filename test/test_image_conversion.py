@@ -273,8 +273,10 @@ def test_array_to_image_accepts_a_single_channel_third_axis_for_mono() -> None:
 
 @pytest.mark.parametrize("array_, encoding, message", [
     (np.zeros((3, 4), np.uint8), "bgr8", r"bgr8 needs an array of shape \(H, W, 3\), got \(3, 4\)"),
-    (np.zeros((3, 4, 4), np.uint8), "rgb8", r"rgb8 needs an array of shape \(H, W, 3\), got \(3, 4, 4\)"),
-    (np.zeros((3, 4, 3), np.uint8), "mono8", r"mono8 needs an array of shape \(H, W\), got \(3, 4, 3\)"),
+    (np.zeros((3, 4, 4), np.uint8), "rgb8",
+     r"rgb8 needs an array of shape \(H, W, 3\), got \(3, 4, 4\)"),
+    (np.zeros((3, 4, 3), np.uint8), "mono8",
+     r"mono8 needs an array of shape \(H, W\), got \(3, 4, 3\)"),
     (np.zeros((3, 4), np.uint16), "mono8", "mono8 needs a uint8 array, got uint16"),
     (np.zeros((3, 4), np.float32), "mono16", "mono16 needs a uint16 array, got float32"),
     (np.zeros((0, 4), np.uint8), "mono8", r"mono8 array of shape \(0, 4\) is empty"),

@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.errors import DatasetError
-from crop_weed_seg.image_files import (apply_orientation, exif_orientation, read_id_image,
-                                       read_label_image, read_rgb)
+from crop_weed_seg.image_files import (
+    apply_orientation,
+    exif_orientation,
+    read_id_image,
+    read_label_image,
+    read_rgb,
+)
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageOps  # noqa: E402

@@ -37,7 +37,8 @@ def acc():
 def test_import_does_not_need_tensorrt(acc):
     code = ("import importlib.util, sys; "
             f"spec = importlib.util.spec_from_file_location('a', {str(SCRIPT)!r}); "
-            "m = importlib.util.module_from_spec(spec); sys.modules['a'] = m; spec.loader.exec_module(m); "
+            "m = importlib.util.module_from_spec(spec); sys.modules['a'] = m; "
+            "spec.loader.exec_module(m); "
             "print(sorted(k for k in ('tensorrt', 'torch', 'crop_weed_seg') if k in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)

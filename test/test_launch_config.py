@@ -13,8 +13,21 @@ from typing import Any
 import pytest
 import yaml
 
-from crop_weed_seg.parameters.segmenter import (BY_NAME, EXECUTABLE, NODE_NAME, PARAMETERS,
-                                          render_yaml, validate)
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.parameters import planner as pp
+from crop_weed_seg.parameters import shared
+from crop_weed_seg.parameters.config_files import rendered
+from crop_weed_seg.parameters.segmenter import (
+    BY_NAME,
+    EXECUTABLE,
+    NODE_NAME,
+    PARAMETERS,
+    check_all,
+    validate,
+)
+from crop_weed_seg.parameters.table import GENERATOR, ParamSpec
+from crop_weed_seg.spray.pipeline import SpraySettings
+from crop_weed_seg.spray.planner import PlannerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "crop_weed_seg.launch.py"
@@ -36,8 +49,7 @@ def _yaml_parameters() -> dict[str, Any]:
 
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
-    assert PARAMS_YAML.read_text() == render_yaml(), \
-        "regenerate: python -m crop_weed_seg.parameters.segmenter"
+    assert PARAMS_YAML.read_text() == rendered()[PARAMS_YAML.name], f"regenerate: {GENERATOR}"
     values = _yaml_parameters()
     assert values == {p.name: p.default for p in PARAMETERS}
     for name, value in values.items():
@@ -165,13 +177,83 @@ def test_node_reads_the_params_file_in_a_namespace(ros_node_factory: Any,
 
 
 def test_planner_yaml_is_its_table() -> None:
-    from crop_weed_seg.parameters import planner as pp
     path = ROOT / "config" / "spray_planner.yaml"
-    assert path.read_text() == render_yaml(pp.NODE_NAME, pp.PARAMETERS), \
-        "regenerate: python -m crop_weed_seg.parameters.segmenter"
+    assert path.read_text() == rendered()[path.name], f"regenerate: {GENERATOR}"
     values = yaml.safe_load(path.read_text())[f"/**/{pp.NODE_NAME}"]["ros__parameters"]
     assert values == {p.name: p.default for p in pp.PARAMETERS}
-    # the geometry both nodes share has the same defaults in both tables
-    for name in pp.GEOMETRY:
-        assert pp.PARAMETERS[[p.name for p in pp.PARAMETERS].index(name)].default == \
-            BY_NAME[name].default, name
+
+
+def _fields(spec: ParamSpec) -> dict[str, Any]:
+    return {"name": spec.name, "type": spec.kind, "default": spec.default,
+            "low": spec.low, "high": spec.high, "choices": spec.choices,
+            "non_empty": spec.non_empty, "read_only": spec.read_only,
+            "description": spec.description}
+
+
+def shared_definition_differences(seg: tuple[ParamSpec, ...],
+                                  planner: tuple[ParamSpec, ...]) -> list[str]:
+    """Every parameter both tables have whose definition differs between them, or from
+    parameters/shared.py, or that is not in parameters/shared.py at all."""
+    seg_by, pl_by = {p.name: p for p in seg}, {p.name: p for p in planner}
+    found = []
+    for name in sorted(set(seg_by) & set(pl_by)):
+        if name not in shared.BY_NAME:
+            found.append(f"{name}: in both tables but not in parameters/shared.py")
+            continue
+        want = _fields(shared.BY_NAME[name])
+        for table, spec in (("segmenter", seg_by[name]), ("planner", pl_by[name])):
+            got = _fields(spec)
+            found += [f"{name}: {table} {key} {got[key]!r} != shared {want[key]!r}"
+                      for key in want if got[key] != want[key]]
+            if not spec.shared:
+                found.append(f"{name}: {table} defines it itself")
+    return found
+
+
+def test_parameters_of_both_nodes_have_one_definition() -> None:
+    """Every name both nodes declare is one spec: same type, default, range, choices,
+    read-only flag and description in both tables (the one of parameters/shared.py), and
+    every spec of parameters/shared.py is in both tables."""
+    assert shared_definition_differences(PARAMETERS, pp.PARAMETERS) == []
+    assert set(shared.BY_NAME) == set(BY_NAME) & set(pp.BY_NAME)
+    assert {p.name for p in PARAMETERS if p.shared} == set(shared.BY_NAME)
+    assert {p.name for p in pp.PARAMETERS if p.shared} == set(shared.BY_NAME)
+    assert set(shared.GEOMETRY) <= set(shared.BY_NAME)
+
+
+def test_the_shared_definition_check_catches_drift() -> None:
+    """The check above fails on a table that redefines a shared name with another range (the
+    drift of boom_center_y_m, ±20 m in one node and ±10 m in the other, before issue 13) or
+    another default, or that adds a name of the other node's without sharing it."""
+    drifted = tuple(ParamSpec("boom_center_y_m", 0.0, p.description, low=-10.0, high=10.0)
+                    if p.name == "boom_center_y_m" else p for p in pp.PARAMETERS)
+    found = shared_definition_differences(PARAMETERS, drifted)
+    assert any("planner low -10.0 != shared -20.0" in f for f in found), found
+    assert any("boom_center_y_m: planner defines it itself" in f for f in found), found
+    stale = tuple(ParamSpec("stale_timeout_s", 2.0, "Diagnostics turn STALE.", low=0.1,
+                            high=3600.0) if p.name == "stale_timeout_s" else p
+                  for p in PARAMETERS)
+    found = shared_definition_differences(stale, pp.PARAMETERS)
+    assert any("segmenter default 2.0 != shared 0.5" in f for f in found), found
+    extra = pp.PARAMETERS + (BY_NAME["camera_y_m"],)
+    assert shared_definition_differences(PARAMETERS, extra) == \
+        ["camera_y_m: in both tables but not in parameters/shared.py"]
+
+
+def test_the_core_defaults_are_the_tables() -> None:
+    """The settings objects the nodes build from their parameters default to the tables."""
+    assert SpraySettings.from_values({p.name: p.default for p in PARAMETERS}) == SpraySettings()
+    assert pp.build(pp.defaults())[1] == PlannerConfig()
+
+
+def test_shared_parameters_are_checked_together() -> None:
+    values = {p.name: p.default for p in PARAMETERS}
+    check_all(values)
+    with pytest.raises(ConfigError, match="must not exceed max_speed_mps"):
+        check_all({**values, "default_speed_mps": 12.0})
+    with pytest.raises(ConfigError, match="must not exceed max_speed_mps"):
+        pp.build({**pp.defaults(), "default_speed_mps": 12.0})
+    check_all({**values, "default_speed_mps": 0.0, "odom_timeout_s": 0.0})
+    for name, bad in (("nozzle_offset_m", -0.1), ("boom_center_y_m", 20.5),
+                      ("stale_timeout_s", 0.0), ("target_frame", " ")):
+        assert validate(name, bad) is not None and pp.validate(name, bad) is not None, name

@@ -10,6 +10,7 @@ import yaml
 
 from crop_weed_seg.errors import ModelContractError
 from crop_weed_seg.model.contract import load_model_contract, sha256_file
+
 from tests_support import write_untrained_model
 
 

@@ -9,8 +9,13 @@ import torch
 
 from crop_weed_seg.errors import ModelContractError
 from crop_weed_seg.nn.export import export_onnx, onnx_parity
-from crop_weed_seg.nn.network import (LabelsAndConfidence, NetworkConfig, build_network,
-                                      parameter_count, vegetation_indices)
+from crop_weed_seg.nn.network import (
+    LabelsAndConfidence,
+    NetworkConfig,
+    build_network,
+    parameter_count,
+    vegetation_indices,
+)
 from crop_weed_seg.nn.weights import load_weights, save_weights
 
 
@@ -72,7 +77,8 @@ def test_weights_round_trip_through_safetensors(tmp_path: Path) -> None:
 
 def test_weights_of_another_width_are_rejected_with_the_file_named(tmp_path: Path) -> None:
     save_weights(build_network(NetworkConfig(width=2.0)), tmp_path / "w.safetensors")
-    with pytest.raises(ModelContractError, match="w.safetensors: weights do not fit.*size mismatch"):
+    with pytest.raises(ModelContractError,
+                       match="w.safetensors: weights do not fit.*size mismatch"):
         load_weights(build_network(NetworkConfig()), tmp_path / "w.safetensors")
 
 

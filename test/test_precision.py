@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.model.contract import load_model_contract
-from crop_weed_seg.training import precision
 from crop_weed_seg.tools import precision_cmd
 from crop_weed_seg.tools.onnx_lint import has_errors, lint_onnx
+from crop_weed_seg.training import precision
 
 pytest.importorskip("onnxconverter_common")
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.errors import InvalidFrameError
-from crop_weed_seg.model.preprocess import InputSpec, from_tensor, labels_to_frame, resize_to_input, to_tensor
+from crop_weed_seg.model.preprocess import (
+    InputSpec,
+    from_tensor,
+    labels_to_frame,
+    resize_to_input,
+    to_tensor,
+)
 
 
 def test_white_image_with_known_mean_and_std_gives_a_known_constant() -> None:

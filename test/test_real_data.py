@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from crop_weed_seg.classes import CROP, IGNORE_INDEX, SOIL, VEGETATION, WEED
-from crop_weed_seg.data.class_map import ClassMap, load_class_map, parse_class_map, parse_colour
-from crop_weed_seg.data.description import load_description
+from crop_weed_seg.data.class_map import load_class_map, parse_class_map, parse_colour
 from crop_weed_seg.data.datasets import open_dataset, open_source, parse_source
-from crop_weed_seg.errors import ConfigError, DatasetError
+from crop_weed_seg.data.description import load_description
 from crop_weed_seg.data.evaluation import evaluate
 from crop_weed_seg.data.metrics import ConfusionAccumulator
+from crop_weed_seg.errors import ConfigError, DatasetError
 from crop_weed_seg.nn.losses import LOSSES, partial_cross_entropy, segmentation_loss
 from crop_weed_seg.perception.segmenter import load_predictor
 

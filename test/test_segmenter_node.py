@@ -15,21 +15,34 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from rosgraph_msgs.msg import Clock  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.model.contract import load_model_contract  # noqa: E402
 from crop_weed_seg.perception.image_conversion import image_to_array  # noqa: E402
+from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
 from crop_weed_seg.ros.segmenter_node import default_model_dir  # noqa: E402
 from crop_weed_seg.ros.spray_messages import POINT_FIELD_MSGS, records_from_cloud  # noqa: E402
-from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
-from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount,  # noqa: E402
-                                          GroundProjector)
-from node_harness import NodeProcess, Probe, fill, frame_message, key, labels_array, stamp  # noqa: E402,E501
-from node_harness import _values  # noqa: E402
+from crop_weed_seg.spray.geometry import (  # noqa: E402
+    Boom,
+    CameraIntrinsics,
+    CameraMount,
+    GroundProjector,
+)
+
+from node_harness import (  # noqa: E402,E501
+    NodeProcess,
+    Probe,
+    _values,  # noqa: E402
+    fill,
+    frame_message,
+    key,
+    labels_array,
+    stamp,
+)
 from ros_support import ros_context, set_parameters  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +67,11 @@ def context() -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    proc = NodeProcess(tmp_path_factory.mktemp("node"), "/seg", "-p", "backend:=onnxruntime")
+    # The frames here come one at a time, often a second apart: with the default
+    # stale_timeout_s (0.5 s, the planner's) the diagnostics would often say STALE instead of
+    # the level a test looks for.
+    proc = NodeProcess(tmp_path_factory.mktemp("node"), "/seg", "-p", "backend:=onnxruntime",
+                       "-p", "stale_timeout_s:=5.0")
     yield proc
     proc.stop_cleanly()
 
@@ -186,6 +203,18 @@ def test_parameters_are_validated_with_a_reason(probe: Probe) -> None:
     assert not results[0].successful
     results = _set_parameters(probe, overlay_alpha=0.2, latency_budget_ms=250.0)
     assert all(r.successful for r in results)
+    # the parameters shared with the planner: its ranges (parameters/shared.py)
+    results = _set_parameters(probe, nozzle_offset_m=-0.1)
+    assert not results[0].successful and "nozzle_offset_m" in results[0].reason
+    results = _set_parameters(probe, target_frame="odom")
+    assert not results[0].successful and "read-only" in results[0].reason.lower()
+    results = _set_parameters(probe, boom_center_y_m=15.0, odom_timeout_s=0.0)
+    assert all(r.successful for r in results)
+    assert all(r.successful for r in _set_parameters(probe, boom_center_y_m=0.0,
+                                                     odom_timeout_s=1.0))
+    # each value fits on its own, together they do not: refused as the planner refuses it
+    results = _set_parameters(probe, default_speed_mps=12.0)  # above max_speed_mps (10)
+    assert not results[0].successful and "max_speed_mps" in results[0].reason
 
 
 def test_stale_when_frames_stop(probe: Probe) -> None:
@@ -194,7 +223,7 @@ def test_stale_when_frames_stop(probe: Probe) -> None:
         lambda: probe.diagnostics[-1][1].level == probe.diagnostics[-1][1].STALE, 10.0)
     assert deadline_hit, probe.diagnostics[-1][1]
     assert "no image for" in probe.diagnostics[-1][1].message
-    assert _set_parameters(probe, stale_timeout_s=2.0)[0].successful
+    assert _set_parameters(probe, stale_timeout_s=5.0)[0].successful
 
 
 def _malformed(i: int) -> Image:
@@ -362,7 +391,8 @@ def _camera_info(width: int = 640, height: int = 480, f: float = 800.0) -> Camer
 def test_targets_on_the_ground_with_camera_info_odometry_and_bad_input(
         context: object, tmp_path: Path, frames: list) -> None:
     proc = NodeProcess(tmp_path, "/geo", "-p", "input_qos_reliability:=reliable",
-                       "-p", "input_qos_depth:=10", "-p", "odom_timeout_s:=60.0")
+                       "-p", "input_qos_depth:=10", "-p", "odom_timeout_s:=60.0",
+                       "-p", "stale_timeout_s:=5.0")
     probe = Probe(context, "/geo")
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     info_pub = probe.node.create_publisher(CameraInfo, "/geo/camera_info", reliable)

@@ -10,11 +10,22 @@ import pytest
 
 from crop_weed_seg.classes import CROP, WEED
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.sim import (
+    Drive,
+    FieldConfig,
+    Perception,
+    SimCamera,
+    SimField,
+    drive_frames,
+    generate_field,
+    oracle_timeline,
+    plan,
+    plan_drive,
+    score,
+    timeline_from_ground_windows,
+)
 from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
 from crop_weed_seg.spray.records import empty_targets
-from crop_weed_seg.sim.simulator import (
-    Drive, FieldConfig, Perception, SimCamera, SimField, drive_frames, generate_field,
-    oracle_timeline, plan, plan_drive, score, timeline_from_ground_windows)
 
 BOOM = Boom(nozzle_count=12, nozzle_spacing_m=0.05, center_y=0.0, nozzle_x=-0.5)
 
@@ -172,7 +183,7 @@ def test_two_windows_over_a_weed_are_a_double_spray():
 def test_always_open_is_blanket_and_hits_everything():
     fld, _, _ = _scoring_field()
     t = np.arange(0.0, 3.0, 0.002)
-    from crop_weed_seg.sim.simulator import Timeline
+    from crop_weed_seg.sim import Timeline
 
     tl = Timeline(t, np.ones((len(t), BOOM.nozzle_count), bool), 0.002, 0.0, 1.0)
     sc = score(fld, BOOM, tl, SPAN)
@@ -233,7 +244,7 @@ def test_bag_is_written_and_readable(tmp_path):
 
     fld = generate_field(FieldConfig(length_m=1.5, width_m=0.8, gsd_mm=2.0), seed=1)
     cam = _camera()
-    from crop_weed_seg.sim.simulator import write_bag
+    from crop_weed_seg.sim import write_bag
 
     truth = write_bag(tmp_path / "bag", fld, cam, BOOM, speed_mps=1.0, frame_rate_hz=10.0,
                       seed=1, odom_rate_hz=50.0, max_frames=4)

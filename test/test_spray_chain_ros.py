@@ -12,16 +12,17 @@ import pytest
 
 pytest.importorskip("rclpy")
 
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import JointState, PointCloud2  # noqa: E402
 
-from crop_weed_seg.tools.bag_player import BagPlayer  # noqa: E402
 from crop_weed_seg.ros.spray_messages import records_from_cloud  # noqa: E402
+from crop_weed_seg.sim import FieldConfig, SimCamera, generate_field, write_bag  # noqa: E402
 from crop_weed_seg.spray.geometry import Boom  # noqa: E402
-from crop_weed_seg.sim.simulator import FieldConfig, SimCamera, generate_field, write_bag  # noqa: E402,E501
+from crop_weed_seg.tools.bag_player import BagPlayer  # noqa: E402
+
 from node_harness import NodeProcess, key  # noqa: E402
 from ros_support import ros_context, spin_until  # noqa: E402
 

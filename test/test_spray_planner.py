@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.parameters.planner import PARAMETERS, build, defaults, validate
 from crop_weed_seg.spray import planner as planner_module
 from crop_weed_seg.spray.geometry import Boom
 from crop_weed_seg.spray.planner import PlannerConfig, SprayPlanner, merge_intervals
-from crop_weed_seg.parameters.planner import PARAMETERS, build, defaults, validate
 from crop_weed_seg.spray.records import empty_targets
 
 BOOM = Boom(nozzle_count=12, nozzle_spacing_m=0.05, center_y=0.0, nozzle_x=-0.5)

@@ -31,9 +31,15 @@ from sensor_msgs.msg import JointState, PointCloud2, PointField  # noqa: E402
 from crop_weed_seg.ros.spray_planner_node import DIAGNOSTIC_NAME  # noqa: E402
 from crop_weed_seg.spray.geometry import Boom  # noqa: E402
 from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, empty_targets  # noqa: E402
+
 from node_harness import NodeProcess  # noqa: E402
-from ros_support import (python_module_command, ros_context, ros_env, set_parameters,  # noqa: E402
-                         spin_until)
+from ros_support import (  # noqa: E402
+    python_module_command,
+    ros_context,
+    ros_env,
+    set_parameters,
+    spin_until,
+)
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 DATATYPES = {"<f4": PointField.FLOAT32, "<u2": PointField.UINT16, "<i2": PointField.INT16,
@@ -177,8 +183,8 @@ def probe(context: object, planner_node: PlannerProcess) -> Iterator[Probe]:
     p.clock_pub.publish(Clock(clock=to_time(T0_NS)))
     try:
         p.wait_for_node()
-    except AssertionError:
-        raise AssertionError(planner_node.output())
+    except AssertionError as exc:
+        raise AssertionError(planner_node.output()) from exc
     yield p
     p.close()
 
@@ -249,6 +255,15 @@ def test_parameters_are_validated_and_applied(probe: Probe) -> None:
     result, = probe.set_parameters(spray_classes=[2, 70000])
     assert not result.successful and "spray_classes" in result.reason
     result, = probe.set_parameters(spray_classes=[1, 2])
+    assert result.successful, result.reason
+    # the parameters shared with the segmenter: its ranges (parameters/shared.py)
+    result, = probe.set_parameters(target_frame="odom")
+    assert not result.successful and "read-only" in result.reason.lower()
+    result, = probe.set_parameters(boom_center_y_m=15.0)
+    assert result.successful, result.reason
+    result, = probe.set_parameters(default_speed_mps=12.0)  # above max_speed_mps
+    assert not result.successful and "max_speed_mps" in result.reason
+    result, = probe.set_parameters(boom_center_y_m=0.0)
     assert result.successful, result.reason
     result, = probe.set_parameters(nozzle_count=8)  # the joint list follows the boom
     assert result.successful, result.reason

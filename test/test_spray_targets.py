@@ -11,8 +11,13 @@ import pytest
 
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
 from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
-from crop_weed_seg.spray.records import (POINT_FIELDS, POINT_STEP, TARGET_DTYPE, empty_targets,
-                                         records_from_bytes)
+from crop_weed_seg.spray.records import (
+    POINT_FIELDS,
+    POINT_STEP,
+    TARGET_DTYPE,
+    empty_targets,
+    records_from_bytes,
+)
 from crop_weed_seg.spray.targets import TargetConfig, TargetExtractor, extract_targets
 from crop_weed_seg.spray.tracking import TargetTracker
 
@@ -220,7 +225,8 @@ def test_tracker_memory_is_bounded() -> None:
     rng = np.random.default_rng(0)
     for k in range(200):
         recs = empty_targets(20)
-        recs["x"], recs["y"], recs["class_id"] = rng.uniform(0, 0.3, 20), rng.uniform(-.3, .3, 20), 2
+        recs["x"], recs["y"], recs["class_id"] = \
+            rng.uniform(0, 0.3, 20), rng.uniform(-.3, .3, 20), 2
         tracker.update(recs, 0.05 * k)
     assert len(tracker) <= 100
 

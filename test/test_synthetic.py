@@ -81,7 +81,8 @@ def test_train_preset_never_draws_the_heldout_morphology_or_light() -> None:
         assert b < lo or a > hi
     kinds: set[str] = set()
     for index in range(12):
-        kinds |= set(generate_sample(replace(heldout, height=128, width=128), 3, index)[2]["plants"])
+        sample = generate_sample(replace(heldout, height=128, width=128), 3, index)
+        kinds |= set(sample[2]["plants"])
     assert "trifoliate" in kinds
 
 

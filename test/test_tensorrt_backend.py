@@ -25,6 +25,7 @@ from crop_weed_seg.errors import BackendError, ConfigError, CropWeedSegError, In
 from crop_weed_seg.image_files import read_label_image, read_rgb
 from crop_weed_seg.model.contract import ModelContract, load_model_contract
 from crop_weed_seg.perception.segmenter import Segmenter
+
 from fake_tensorrt import FAKE_GPU, install, make_fake_tensorrt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def test_tensorrt_without_a_cuda_device_is_a_clear_error(contract: ModelContract
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setitem(sys.modules, "cuda", None)
     with pytest.raises(BackendError, match="no CUDA memory allocator: torch: torch sees no "
-                                           "CUDA device; cuda-python: cuda-python is not installed"):
+                       "CUDA device; cuda-python: cuda-python is not installed"):
         create_backend("tensorrt", contract, FP32)
     with pytest.raises(BackendError, match="TensorRT runs on a CUDA device only; device=cpu"):
         create_backend("tensorrt", contract, BackendOptions(device="cpu"))
@@ -353,7 +354,8 @@ def test_parser_failure_lists_every_error(contract: ModelContract, cache: Engine
     assert "could not parse the ONNX (2 error(s))" in text
     assert "In node 0 (op " in text and "In node 1 (op " in text
     (tmp_path / "garbage.onnx").write_bytes(b"not an onnx file")
-    with pytest.raises(BackendError, match="(?s)could not parse the ONNX .1 error.*failed to parse"):
+    with pytest.raises(BackendError,
+                       match="(?s)could not parse the ONNX .1 error.*failed to parse"):
         build_plan(tmp_path / "garbage.onnx", settings, None, print)
 
 

@@ -11,10 +11,18 @@ import pytest
 
 from crop_weed_seg.backends.base import InferenceOutput
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.perception.tiling import (AUTO_MIN_DOWNSCALE, DEFAULT_TILE_SCALE, Blender, Tile,
-                                  TiledSegmenter, TilePlan, parse_tiles, plan_tiles,
-                                  tiled_predictor)
 from crop_weed_seg.perception.segmenter import Segmenter
+from crop_weed_seg.perception.tiling import (
+    AUTO_MIN_DOWNSCALE,
+    DEFAULT_TILE_SCALE,
+    Blender,
+    Tile,
+    TiledSegmenter,
+    TilePlan,
+    parse_tiles,
+    plan_tiles,
+    tiled_predictor,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "default"

@@ -11,11 +11,16 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
-from crop_weed_seg.spray.geometry import (Boom, CameraIntrinsics, CameraMount, GroundProjector)
-from crop_weed_seg.spray.pipeline import (MAX_SPEED_MPS, TIME_JUMP_BACK_S, SpeedEstimate,
-                                          SpraySettings, TargetPipeline)
-from crop_weed_seg.spray.planner import PlannerConfig, SprayPlanner
 from crop_weed_seg.parameters.planner import build, defaults
+from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+from crop_weed_seg.spray.pipeline import (
+    MAX_SPEED_MPS,
+    TIME_JUMP_BACK_S,
+    SpeedEstimate,
+    SpraySettings,
+    TargetPipeline,
+)
+from crop_weed_seg.spray.planner import PlannerConfig, SprayPlanner
 from crop_weed_seg.spray.records import empty_targets
 from crop_weed_seg.spray.tracking import TargetTracker
 
@@ -39,7 +44,7 @@ def drive(pipe: TargetPipeline, stamps: list[float], weed_x: float, start_travel
     """Frames of a fixed weed at field x ``weed_x`` while the robot drives at ``speed``; the
     track id of the weed in each frame."""
     ids = []
-    for k, t in enumerate(stamps):
+    for t in stamps:
         pipe.speed.update(t, speed)
         travel = start_travel + speed * (t - stamps[0])
         recs = pipe.targets(weed_labels(weed_x - travel), None, t, SETTINGS)
@@ -122,6 +127,17 @@ def test_implausible_odometry_is_refused_with_its_reason(vx: float, vy: float, m
     assert est.bad == 1 and why in est.last_problem and est.speed is None
     assert est.at(0.1, 1.0, -1.0) == (None, "unknown")   # time_to_nozzle NaN, not 0
     assert est.update(0.2, 9.9)
+
+
+def test_odom_timeout_and_default_speed_mean_what_they_mean_in_the_planner() -> None:
+    """odom_timeout_s 0: no age limit; default_speed_mps <= 0: no speed (as in the planner)."""
+    est = SpeedEstimate()
+    assert est.at(5.0, 1.0, 0.0) == (None, "unknown")
+    assert est.at(5.0, 1.0, 0.7) == (0.7, "default_speed_mps")
+    assert est.update(0.0, 1.5)
+    assert est.at(5.0, 1.0, -1.0) == (None, "unknown")    # 5 s apart: too old
+    assert est.at(5.0, 0.0, -1.0) == (1.5, "odom")        # 0: however old
+    assert est.at(0.5, 1.0, -1.0) == (1.5, "odom")
 
 
 @pytest.mark.parametrize("k,d,model,why", [

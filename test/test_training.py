@@ -136,8 +136,8 @@ def test_validation_runs_at_a_rate_not_every_tiny_epoch(tmp_path: Path) -> None:
 
 def test_epoch_has_at_least_min_epoch_samples(tiny_field: Path, tmp_path: Path) -> None:
     from crop_weed_seg.data.datasets import open_dataset
-    from crop_weed_seg.training.trainer import _MixedSet
     from crop_weed_seg.model.preprocess import InputSpec
+    from crop_weed_seg.training.trainer import _MixedSet
 
     data = open_dataset(tiny_field)
     mixed = _MixedSet([(data, np.arange(3), 1)], InputSpec(size=(96, 128)), 64, 0, False,

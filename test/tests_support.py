@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from crop_weed_seg.training.model_folder import write_model_folder
-from crop_weed_seg.nn.network import NetworkConfig, build_network
 from crop_weed_seg.model.preprocess import InputSpec
+from crop_weed_seg.nn.network import NetworkConfig, build_network
+from crop_weed_seg.training.model_folder import write_model_folder
 
 
 def write_untrained_model(folder: Path, size: tuple[int, int] = (96, 128)) -> Path:

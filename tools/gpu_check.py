@@ -74,14 +74,14 @@ def device_memory_fake(fake_module: Any) -> None:
 def run(allocator_name: str, runs: int, cache: Path) -> list[tuple[str, bool, str]]:
     """The checks for one allocator: ``torch``, ``cuda-python``, or ``host`` (a dry run of this
     script on a machine without a GPU: numpy memory, no device copies, no graph check)."""
-    import fake_tensorrt
-
     from crop_weed_seg.backends import cuda_memory
     from crop_weed_seg.backends.base import BackendOptions
     from crop_weed_seg.backends.engine_cache import EngineCache, EngineSettings
     from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend
     from crop_weed_seg.model.contract import load_model_contract
     from crop_weed_seg.model.preprocess import to_tensor
+
+    import fake_tensorrt
 
     checks: list[tuple[str, bool, str]] = []
     module = fake_tensorrt.make_fake_tensorrt("10.3.0")

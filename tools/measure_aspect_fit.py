@@ -26,13 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from measure_tiling import colour_labels  # noqa: E402
+
 import crop_weed_seg.model.preprocess as preprocess  # noqa: E402
 import crop_weed_seg.perception.segmenter as segmenter_module  # noqa: E402
 from crop_weed_seg.backends.base import InferenceOutput  # noqa: E402
-from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.data.metrics import ConfusionAccumulator  # noqa: E402
+from crop_weed_seg.image_files import read_rgb  # noqa: E402
 from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
-from measure_tiling import colour_labels  # noqa: E402
 
 FITTED = segmenter_module.fitted_size
 MODES = {"stretch": None, "mirror": cv2.BORDER_REFLECT_101, "black": cv2.BORDER_CONSTANT,

@@ -26,16 +26,15 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crop_weed_seg.backends import BackendOptions  # noqa: E402
-from crop_weed_seg.tools.machine import cpu_model  # noqa: E402
 from crop_weed_seg.data.metrics import ConfusionAccumulator  # noqa: E402
 from crop_weed_seg.perception.segmenter import Segmenter  # noqa: E402
 from crop_weed_seg.perception.tiling import DEFAULT_TILE_SCALE, TiledSegmenter  # noqa: E402
+from crop_weed_seg.tools.machine import cpu_model  # noqa: E402
 
 COLOURS = {(0, 0, 0): 0, (0, 255, 0): 1, (255, 0, 0): 2}
 
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = {c: 0.0 for c in configs}
     grids: dict[str, set[str]] = {c: set() for c in configs}
     size = None
-    for i, stem in enumerate(stems):
+    for i in range(len(stems)):
         rgb, truth = dataset[i]
         if args.upsample != 1.0:
             h, w = (round(v * args.upsample) for v in rgb.shape[:2])

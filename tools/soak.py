@@ -200,9 +200,11 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 if value is not None:
                     rss[name].append((elapsed, value))
             shm_during.append(shm_state())
+            p95 = (np.percentile([ms for _, ms in latencies[-1800:]], 95) if latencies
+                   else float("nan"))
             print(f"[{elapsed / 60:5.1f} min] sent {len(sent)} answered {len(answered)} "
                   f"rss {[round(v[-1][1], 1) for v in rss.values() if v]} MB "
-                  f"latency p95 {np.percentile([ms for _, ms in latencies[-1800:]], 95) if latencies else float('nan'):.1f} ms",
+                  f"latency p95 {p95:.1f} ms",
                   flush=True)
             next_sample += args.sample_s
         if now >= next_frame:

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
 from crop_weed_seg.errors import BackendError
 from crop_weed_seg.model.contract import ModelContract
-from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
 
 #: Preferred providers, fastest first; only those the installed build offers are used.
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")

@@ -6,9 +6,9 @@ import importlib
 import os
 from typing import Callable, Mapping
 
+from crop_weed_seg.backends.base import Backend, BackendOptions
 from crop_weed_seg.errors import BackendError
 from crop_weed_seg.model.contract import ModelContract
-from crop_weed_seg.backends.base import Backend, BackendOptions
 
 BackendFactory = Callable[[ModelContract, BackendOptions], Backend]
 

@@ -22,10 +22,16 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
+from crop_weed_seg.backends.cuda_memory import (
+    Allocator,
+    DeviceBuffer,
+    Graph,
+    Stream,
+    default_allocator,
+)
 from crop_weed_seg.errors import BackendError, InvalidFrameError
 from crop_weed_seg.model.contract import ModelContract
-from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
-from crop_weed_seg.backends.cuda_memory import Allocator, DeviceBuffer, Graph, Stream, default_allocator
 
 if TYPE_CHECKING:  # the stubs (tools/trt_stubs) describe it; at run time it is imported lazily
     import tensorrt as trt

@@ -10,9 +10,9 @@ import numpy as np
 if TYPE_CHECKING:  # imported lazily at run time: the core must not pull torch in
     import torch
 
+from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
 from crop_weed_seg.errors import BackendError
 from crop_weed_seg.model.contract import ModelContract
-from crop_weed_seg.backends.base import BackendOptions, InferenceOutput
 
 
 class TorchBackend:

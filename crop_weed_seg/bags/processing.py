@@ -11,7 +11,9 @@ What :func:`process_bag` does (README, "Processing bags offline"):
 - ``camera_info`` and odometry messages feed the :class:`TargetPipeline` as they come (a frame
   whose CameraInfo comes later in the bag has no geometry, exactly as on the robot);
 - each image message is decoded (a frame that cannot be used is skipped and counted with its
-  reason, never a crash), segmented, turned into spray targets, and three messages are added at
+  reason, never a crash), segmented and turned into spray targets by the same
+  :class:`~crop_weed_seg.perception.frame.FrameProcessor` as the node's (without a clock: only
+  the image stamps count), and three messages are added at
   the image's bag timestamp: ``<base>/labels`` (sensor_msgs/Image mono8, the image's header),
   ``<base>/spray_targets`` (sensor_msgs/PointCloud2 in the layout of
   :data:`crop_weed_seg.spray.records.POINT_FIELDS`, frame ``target_frame``, every processed
@@ -48,13 +50,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from crop_weed_seg.errors import BagError, ConfigError, InvalidFrameError
-from crop_weed_seg.perception.image_conversion import compressed_to_array, image_to_array
-from crop_weed_seg.spray.pipeline import SpraySettings, TargetPipeline
-from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, TARGET_DTYPE
+from crop_weed_seg.image_files import write_bytes_atomic, write_image_atomic
+from crop_weed_seg.perception.frame import (
+    FrameProcessor,
+    FrameSettings,
+    decode_message,
+    overlay_bgr8,
+    stamp_seconds,
+)
+from crop_weed_seg.perception.image_conversion import to_rgb8
+from crop_weed_seg.perception.segmenter import Segmenter
+from crop_weed_seg.spray.pipeline import SpraySettings
+from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, POINTFIELD_DATATYPES, TARGET_DTYPE
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -68,9 +78,6 @@ STORAGES = ("sqlite3", "mcap")
 OUTPUT_SUFFIXES = ("/labels", "/confidence", "/overlay")
 _TRANSPORT_SUFFIXES = ("/image_rect_color", "/image_rect", "/image_color", "/image_raw",
                        "/image")
-#: numpy type of a POINT_FIELDS entry -> sensor_msgs/PointField datatype
-POINTFIELD_DATATYPES = {"<i1": 1, "<u1": 2, "<i2": 3, "<u2": 4, "<i4": 5, "<u4": 6, "<f4": 7,
-                        "<f8": 8}
 CSV_COLUMNS = ("stamp", "bag_time_ns", "status", "soil", "crop", "weed", "weed_targets",
                "decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_ms")
 STAGES = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_ms")
@@ -180,25 +187,10 @@ def image_base(topic: str) -> str:
     return base
 
 
-def to_rgb8(array: np.ndarray, order: str) -> np.ndarray:
-    """A decoded frame in any layout (``image_to_array`` / ``compressed_to_array``) as RGB
-    (H, W, 3) uint8; 16-bit data by a fixed shift, as the Segmenter does."""
-    a = array
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 2:
-        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_GRAY2RGB)
-    a = np.ascontiguousarray(a[:, :, :3])
-    return cv2.cvtColor(a, cv2.COLOR_BGR2RGB) if order == "BGR" else a
-
-
 def decode_image(msg: Any, msgtype: str) -> tuple[np.ndarray, str]:
     """(array, channel order) of a deserialised Image or CompressedImage; InvalidFrameError."""
-    if msgtype == COMPRESSED_TYPE:
-        return compressed_to_array(msg)
-    return image_to_array(msg)
+    frame = decode_message(msg, msgtype == COMPRESSED_TYPE)
+    return frame.array, frame.order
 
 
 def decode_truth(msg: Any, msgtype: str) -> np.ndarray:
@@ -431,8 +423,6 @@ class _Exporter:
         self.unmatched = 0
 
     def _write(self, stamp: int, rgb: np.ndarray, labels: np.ndarray | None) -> None:
-        from crop_weed_seg.image_files import write_image_atomic
-
         stem = stamp_stem(stamp)
         write_image_atomic(self.folder / "images" / f"{stem}.png", rgb, rgb=True)
         self.written_images += 1
@@ -510,8 +500,9 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
                 segmenter: Any = None) -> Report:
     """Process ``in_path`` into a new bag at ``out_path`` (module docstring). ``storage``:
     ``"sqlite3"`` or ``"mcap"`` (None: as the input). ``progress(done, total)`` is called after
-    every message. ``segmenter``: an already loaded :class:`~crop_weed_seg.perception.segmenter.Segmenter`
-    to use instead of loading ``model_dir`` on ``backend`` (None: the shipped default model).
+    every message. ``segmenter``: an already loaded
+    :class:`~crop_weed_seg.perception.segmenter.Segmenter` to use instead of loading
+    ``model_dir`` on ``backend`` (None: the shipped default model).
     ``export_frames``: also write the frames (and ground truth) in the folder layout there.
     Raises BagProcessingError (bad bag, topics, output exists) or ConfigError (options)."""
     in_path, out_path = Path(in_path), Path(out_path)
@@ -534,8 +525,6 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
             raise BagProcessingError(f"bag {str(in_path)!r} already has the output topic(s) "
                                      f"{', '.join(clash)} (was it processed already?)")
         if segmenter is None:
-            from crop_weed_seg.perception.segmenter import Segmenter
-
             if model_dir is None:
                 model_dir = Path(__file__).resolve().parents[1] / "models" / "default"
             segmenter = Segmenter(Path(model_dir), backend)
@@ -559,11 +548,10 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
          progress: Callable[[int, int], None] | None) -> Report:
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from crop_weed_seg.perception.visualize import overlay as blend
-
     ts = typestore()
     build = _Builder(ts, target_frame)
-    pipeline = TargetPipeline()
+    processor = FrameProcessor(segmenter, FrameSettings(spray=settings))
+    pipeline = processor.pipeline
     report = Report(str(in_path), "", out_storage, topics,
                     backend=str(getattr(getattr(segmenter, "backend", None), "name", "")))
     exporter = _Exporter(Path(export_frames), topics.truth is not None) \
@@ -611,8 +599,8 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
             if topic == topics.camera_info:
                 try:
                     info = ts.deserialize_cdr(raw, conn.msgtype)
-                    pipeline.set_camera_info(info.k, info.d, int(info.width), int(info.height),
-                                             str(info.distortion_model))
+                    processor.set_camera_info(info.k, info.d, int(info.width), int(info.height),
+                                              str(info.distortion_model))
                 except InvalidFrameError:
                     pass  # counted in pipeline.counters["bad_camera_info"]
                 except Exception:
@@ -621,9 +609,10 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                 try:
                     odo = ts.deserialize_cdr(raw, conn.msgtype)
                     st = odo.header.stamp
-                    if not pipeline.speed.update(st.sec + st.nanosec * 1e-9,
-                                                 float(odo.twist.twist.linear.x),
-                                                 float(odo.twist.twist.linear.y)):
+                    if not processor.update_odometry(stamp_seconds(st.sec * 1_000_000_000
+                                                                   + st.nanosec),
+                                                     odo.twist.twist.linear.x,
+                                                     odo.twist.twist.linear.y):
                         bad_odom += 1
                 except Exception:
                     bad_odom += 1
@@ -640,7 +629,6 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                 stamp_ns = header_stamp_ns(raw)
                 if stamp_ns is None:
                     stamp_ns = t_ns
-                stamp = stamp_ns * 1e-9
                 t0 = time.perf_counter()
                 try:
                     msg = ts.deserialize_cdr(raw, conn.msgtype)
@@ -648,32 +636,27 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                     skip("deserialize", f"{type(exc).__name__}: {exc}", stamp_ns, t_ns)
                     continue
                 try:
-                    frame, order = decode_image(msg, conn.msgtype)
+                    frame = decode_message(msg, conn.msgtype == COMPRESSED_TYPE, started=t0)
                 except InvalidFrameError as exc:
                     skip("decode", str(exc), stamp_ns, t_ns)
                     continue
-                t1 = time.perf_counter()
                 try:
-                    result = segmenter.segment(frame, order, want_confidence=True)
+                    result = processor.process(frame, want_confidence=False)
                 except InvalidFrameError as exc:
                     skip("segment", str(exc), stamp_ns, t_ns)
                     continue
-                t2 = time.perf_counter()
-                records = pipeline.targets(result.labels_model, result.confidence_model, stamp,
-                                           settings, result.labels.shape)
-                t3 = time.perf_counter()
+                records = result.targets
                 write(c_labels, t_ns, build.image(msg.header, result.labels, "mono8"))
                 write(c_cloud, t_ns, build.cloud(msg.header, records))
-                rgb = to_rgb8(frame, order) if (c_overlay is not None or exporter) else None
                 if c_overlay is not None:
-                    bgr = cv2.cvtColor(blend(rgb, result.labels), cv2.COLOR_RGB2BGR)
+                    bgr = overlay_bgr8(frame.array, frame.order, result.labels)
                     write(c_overlay, t_ns, build.image(msg.header, bgr, "bgr8"))
                 if exporter is not None:
-                    exporter.add_image(stamp_ns, rgb)
+                    exporter.add_image(stamp_ns, to_rgb8(frame.array, frame.order))
                 tm = result.timings
-                stage = {"decode_ms": (t1 - t0) * 1e3, "preprocess_ms": tm.preprocess_ms,
+                stage = {"decode_ms": tm.decode_ms, "preprocess_ms": tm.preprocess_ms,
                          "infer_ms": tm.infer_ms, "postprocess_ms": tm.postprocess_ms,
-                         "targets_ms": (t3 - t2) * 1e3}
+                         "targets_ms": tm.targets_ms}
                 for k, v in stage.items():
                     times[k].append(v)
                 report.processed += 1
@@ -694,8 +677,6 @@ def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics
                      for k, v in times.items()}
     report.counters = dict(pipeline.counters, bad_odometry=bad_odom)
     if csv_path is not None:
-        from crop_weed_seg.image_files import write_bytes_atomic
-
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(CSV_COLUMNS)

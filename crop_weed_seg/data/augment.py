@@ -129,7 +129,7 @@ def _check_pair(image: np.ndarray, label: np.ndarray) -> None:
 #: at non-integer scales, which misaligns label edges with image edges.
 _LABEL_INTERPOLATION: int = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)
 
-_ROTATIONS = (None, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE)
+_ROTATIONS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
 
 
 def _geometric(image: np.ndarray, label: np.ndarray, config: AugmentConfig,

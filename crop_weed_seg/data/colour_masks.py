@@ -9,10 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from crop_weed_seg.errors import ConfigError, DatasetError
-from crop_weed_seg.image_files import read_rgb
 from crop_weed_seg.data.class_map import ClassMap
 from crop_weed_seg.data.sample import Sample, visible_files
+from crop_weed_seg.errors import ConfigError, DatasetError
+from crop_weed_seg.image_files import read_rgb
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 LABEL_FOLDERS: tuple[str, ...] = ("labels", "masks")

@@ -44,7 +44,9 @@ def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
                             [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("OpenCV could not encode a JPEG")
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    assert decoded is not None  # what imencode has just written
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def motion_blur(rgb: np.ndarray, length_px: float, angle_deg: float = 0.0) -> np.ndarray:
@@ -53,10 +55,10 @@ def motion_blur(rgb: np.ndarray, length_px: float, angle_deg: float = 0.0) -> np
     if n == 1:
         return rgb.copy()
     size = n if n % 2 else n + 1
-    kernel = np.zeros((size, size), np.float32)
+    kernel: np.ndarray = np.zeros((size, size), np.float32)
     kernel[size // 2, (size - n) // 2:(size - n) // 2 + n] = 1.0
     rot = cv2.getRotationMatrix2D(((size - 1) / 2.0, (size - 1) / 2.0), float(angle_deg), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (size, size))
+    kernel = np.asarray(cv2.warpAffine(kernel, rot, (size, size)), np.float32)
     kernel /= max(float(kernel.sum()), 1e-6)
     return cv2.filter2D(rgb, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
 

@@ -22,10 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from crop_weed_seg.errors import ConfigError, DatasetError
 from crop_weed_seg.data.class_map import ClassMap, Colour, parse_colour
 from crop_weed_seg.data.colour_masks import mask_decoder
 from crop_weed_seg.data.sample import Sample
+from crop_weed_seg.errors import ConfigError, DatasetError
 
 LABELMAP_FILE = "labelmap.txt"
 MASK_DIR = "SegmentationClass"

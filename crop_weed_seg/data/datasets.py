@@ -428,7 +428,8 @@ def open_dataset(root: Path | str, layout: str = "auto", split: str | None = Non
 
     ``root`` may be a dataset description (``.yaml``): its root, format, class map and
     splits apply. A rosbag2 (``layout`` ``"bag"``, or detected by :func:`is_bag`) opens as a
-    :class:`~crop_weed_seg.data.bag_dataset.BagDataset`: frames paired with its ``labels_truth`` topic.
+    :class:`~crop_weed_seg.data.bag_dataset.BagDataset`: frames paired with its
+    ``labels_truth`` topic.
     ``classes`` is a class map (or its file) for the formats that need one; without it
     ``classes.yaml`` in ``root`` is used when present.
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from crop_weed_seg.errors import ConfigError, DatasetError
 from crop_weed_seg.data.class_map import ClassMap, parse_class_map
+from crop_weed_seg.errors import ConfigError, DatasetError
 
 DESCRIPTION_SUFFIXES = (".yaml", ".yml")
 _KEYS = {"name", "root", "format", "classes", "unlabelled", "splits", "licence", "attribution",

@@ -30,9 +30,9 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from crop_weed_seg.errors import ConfigError, DatasetError
 from crop_weed_seg.data.class_map import ClassMap
 from crop_weed_seg.data.sample import Sample, visible_files
+from crop_weed_seg.errors import ConfigError, DatasetError
 
 #: Width in pixels of ``line`` and ``linestrip`` shapes.
 LINE_THICKNESS = 3

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crop_weed_seg.classes import CLASS_NAMES, CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, VEGETATION, WEED
+from crop_weed_seg.classes import (
+    CLASS_NAMES,
+    CROP,
+    IGNORE_INDEX,
+    NUM_CLASSES,
+    SOIL,
+    VEGETATION,
+    WEED,
+)
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray,

@@ -7,6 +7,7 @@ divide by 255"). Training, evaluation and inference all call these, so they cann
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -135,7 +136,7 @@ def from_tensor(tensor: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Inverse of :func:`to_tensor` for one image: (1|none, 3, H, W) → (H, W, 3) uint8 RGB."""
     t = tensor[0] if tensor.ndim == 4 else tensor
     order = (0, 1, 2) if spec.channel_order == "RGB" else (2, 1, 0)
-    planes = [None, None, None]
+    planes: list[Any] = [None, None, None]
     for dst, src in enumerate(order):
         planes[src] = (t[dst] * spec.std[dst] + spec.mean[dst]) / spec.scale
     return np.clip(np.rint(np.stack(planes, axis=-1)), 0, 255).astype(np.uint8)

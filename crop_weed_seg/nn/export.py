@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crop_weed_seg.model.contract import META_CLASSES, META_INPUT_SIZE, META_MODEL_NAME
 from crop_weed_seg.classes import CLASS_NAMES
+from crop_weed_seg.model.contract import META_CLASSES, META_INPUT_SIZE, META_MODEL_NAME
 from crop_weed_seg.nn.network import LabelsAndConfidence
 
 OPSET = 17

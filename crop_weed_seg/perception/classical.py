@@ -140,7 +140,7 @@ def vegetation_mask(rgb: np.ndarray, index: str = "exg", *, open_px: int = 3) ->
     u8, t_lo, t_hi = _index_u8(rgb, index)
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     threshold = min(max(float(otsu), t_lo), t_hi)
-    mask = (u8 > threshold).astype(np.uint8)
+    mask: np.ndarray = (u8 > threshold).astype(np.uint8)
     if open_px >= 2:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(open_px), int(open_px)))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
@@ -423,7 +423,8 @@ def detect_rows(mask: np.ndarray, *, angle_step_deg: float = 2.0, search_max_sid
         return no_rows
 
     # 3. several rows: a periodic profile; one or two: its separate peaks
-    found = _periodic_rows(profile, min_periodicity, min_spacing_px, min(width, height))
+    found: tuple[list[float], float | None, float | None] | None = _periodic_rows(
+        profile, min_periodicity, min_spacing_px, min(width, height))
     if found is None:
         found = _peak_rows(profile, min_spacing_px, min(width, height))
     if found is None:

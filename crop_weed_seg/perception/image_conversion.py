@@ -152,7 +152,7 @@ def compressed_to_array(msg: Any) -> tuple[np.ndarray, str]:
         raise InvalidFrameError(f"compressed image (format {fmt!r}, {buf.size} bytes) could not "
                                 "be decoded as JPEG or PNG")
     if decoded.dtype != np.uint8:  # defensive: IMREAD_ANYCOLOR without ANYDEPTH gives 8-bit
-        decoded = (decoded >> 8).astype(np.uint8) if decoded.dtype == np.uint16 else \
+        decoded = np.right_shift(decoded, 8).astype(np.uint8) if decoded.dtype == np.uint16 else \
             cv2.convertScaleAbs(decoded)
     if decoded.ndim == 3 and decoded.shape[2] == 1:
         decoded = decoded[:, :, 0]
@@ -161,6 +161,40 @@ def compressed_to_array(msg: Any) -> tuple[np.ndarray, str]:
     if decoded.shape[2] == 4:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2BGR)
     return decoded, "BGR"
+
+
+def normalize_layout(array_: np.ndarray, order: str) -> tuple[np.ndarray, str]:
+    """A frame in any layout of :func:`image_to_array` / :func:`compressed_to_array` as 8-bit
+    three-channel ``(array, "RGB" | "BGR")``: 16-bit data by a fixed shift (never the frame's
+    own maximum), one channel (``MONO``) repeated into three (RGB), alpha dropped. The colour
+    order is kept (no copy for 8-bit colour data). The one layout normalisation of the package:
+    the Segmenter applies it at the model's input size, the overlay and frame export at the
+    camera's. InvalidFrameError for a dtype or shape it cannot take."""
+    a = array_
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise InvalidFrameError(f"frame dtype {a.dtype} is not supported (uint8 or uint16)")
+    if a.ndim == 3 and (a.shape[2] == 1 or order == "MONO"):
+        a = a[:, :, 0]
+    if a.ndim == 2:
+        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_GRAY2RGB), "RGB"
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or order not in ("RGB", "BGR"):
+        raise InvalidFrameError(f"frame shape {a.shape} with channel order {order!r} is not "
+                                "(H, W) MONO or (H, W, 3|4) RGB/BGR")
+    return (a[:, :, :3] if a.shape[2] == 4 else a), order
+
+
+def to_rgb8(array_: np.ndarray, order: str) -> np.ndarray:
+    """The frame as contiguous RGB (H, W, 3) uint8 (:func:`normalize_layout`)."""
+    a, got = normalize_layout(array_, order)
+    return np.ascontiguousarray(a[:, :, ::-1] if got == "BGR" else a)
+
+
+def to_bgr8(array_: np.ndarray, order: str) -> np.ndarray:
+    """The frame as contiguous BGR (H, W, 3) uint8 (:func:`normalize_layout`)."""
+    a, got = normalize_layout(array_, order)
+    return np.ascontiguousarray(a[:, :, ::-1] if got == "RGB" else a)
 
 
 def _copy_header(header: Any) -> Any:
@@ -213,6 +247,6 @@ def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any
     # An array.array('B') is taken as is by the generated setter; bytes or lists would be
     # checked element by element in Python (seconds for a 1080p frame).
     data = array.array("B")
-    data.frombytes(arr.reshape(-1).view(np.uint8))
+    data.frombytes(arr.reshape(-1).view(np.uint8).data)
     msg.data = data
     return msg

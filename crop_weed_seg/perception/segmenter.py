@@ -23,10 +23,17 @@ import numpy as np
 from crop_weed_seg.backends import Backend, BackendOptions, create_backend
 from crop_weed_seg.classes import CLASS_NAMES
 from crop_weed_seg.errors import InvalidFrameError
-from crop_weed_seg.perception.predictor import Predictor
 from crop_weed_seg.model.contract import ModelContract, load_model_contract
-from crop_weed_seg.model.preprocess import (Window, fit_to_input, fitted_size, map_to_frame, resize_to_input,
-                         to_tensor)
+from crop_weed_seg.model.preprocess import (
+    Window,
+    fit_to_input,
+    fitted_size,
+    map_to_frame,
+    resize_to_input,
+    to_tensor,
+)
+from crop_weed_seg.perception.image_conversion import normalize_layout
+from crop_weed_seg.perception.predictor import Predictor
 
 EXG_OTSU = "exg-otsu"
 CLASSICAL = "classical"
@@ -110,13 +117,7 @@ class Segmenter:
         if (channels == 1) != (channel_order == "MONO"):
             raise InvalidFrameError(f"a {channels}-channel frame cannot be {channel_order}")
         small = self._resize(frame if channels != 1 or frame.ndim == 2 else frame[:, :, 0])
-        if small.dtype == np.uint16:
-            small = (small >> 8).astype(np.uint8)  # fixed shift, never the frame's own maximum
-        if channel_order == "MONO":
-            small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
-            channel_order = "RGB"
-        elif channels == 4:
-            small = small[:, :, :3]
+        small, channel_order = normalize_layout(small, channel_order)  # at the small size
         return to_tensor(small, self.contract.input, out=self._tensor,
                          frame_order=channel_order)
 

@@ -1,5 +1,5 @@
 """ROS parameter plumbing shared by the nodes: a ``ParameterDescriptor`` from a
-:class:`~crop_weed_seg.parameters.segmenter.ParamSpec`, and diagnostics value formatting."""
+:class:`~crop_weed_seg.parameters.table.ParamSpec`, and diagnostics value formatting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from crop_weed_seg.parameters.segmenter import ParamSpec
+from crop_weed_seg.parameters.table import ParamSpec
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:

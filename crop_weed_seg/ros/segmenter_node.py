@@ -5,9 +5,12 @@ Subscribes to ``image`` (or ``<image>/compressed``) and ``camera_info``; publish
 the overlay rate-capped by image time) and ``/diagnostics`` at 1 Hz. Every output carries the
 input image's header.
 
+The per-frame chain is the core's :class:`~crop_weed_seg.perception.frame.FrameProcessor`;
+this node converts messages into frames and camera state, and results into messages.
+
 Threads: the subscription callback only drops the message into a one-frame mailbox
 (:class:`~crop_weed_seg.ros.node_stats.LatestFrameSlot`); a worker thread takes the newest frame,
-converts, segments and publishes. Frames that arrive while the worker is busy replace the
+converts, processes and publishes. Frames that arrive while the worker is busy replace the
 waiting one and are counted as dropped, so latency stays bounded. A frame that cannot be used
 is logged (throttled), counted and skipped; the node keeps going.
 """
@@ -30,29 +33,38 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from crop_weed_seg.ros.node_main import ManagedNode, run_node
-from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.backends.base import BackendOptions
-from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import InvalidFrameError
 from crop_weed_seg.parameters.segmenter import NODE_NAME, PARAMETERS, check_all, validate
-from crop_weed_seg.ros.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
-from crop_weed_seg.perception.image_conversion import array_to_image, compressed_to_array, image_to_array
-from crop_weed_seg.ros.spray_messages import cloud_from_records, markers_from_records
-from crop_weed_seg.spray.pipeline import SpraySettings, TargetPipeline
-from crop_weed_seg.spray.records import empty_targets
+from crop_weed_seg.parameters.shared import consistency_problems
+from crop_weed_seg.perception.frame import (
+    FUTURE,
+    TOO_OLD,
+    FrameProcessor,
+    FrameResult,
+    FrameSettings,
+    SprayHealth,
+    confidence_mono8,
+    decode_message,
+    header_stamp_ns,
+    overlay_bgr8,
+    stamp_seconds,
+)
+from crop_weed_seg.perception.image_conversion import array_to_image
 from crop_weed_seg.perception.segmenter import Segmenter
-from crop_weed_seg.perception.visualize import overlay
+from crop_weed_seg.ros.node_main import ManagedNode, run_node
+from crop_weed_seg.ros.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
+from crop_weed_seg.ros.parameters import descriptor, format_value
+from crop_weed_seg.ros.spray_messages import cloud_from_records, markers_from_records
 
-PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,
            ERROR: DiagnosticStatus.ERROR, STALE: DiagnosticStatus.STALE}
 DIAGNOSTIC_NAME = f"{NODE_NAME}: segmenter"
@@ -64,8 +76,7 @@ def default_model_dir() -> Path:
     """The shipped default model: the installed share directory (colcon), else the source
     tree's ``models/default`` (a development checkout or ``pip install -e``)."""
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             candidate = Path(get_package_share_directory("crop_weed_seg")) / "models" / "default"
             if (candidate / "model.yaml").is_file():
@@ -77,21 +88,6 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "default"
 
 
-
-
-def _to_bgr8(frame: np.ndarray, order: str) -> np.ndarray:
-    """The frame as 8-bit BGR for the overlay."""
-    import cv2
-    if frame.dtype == np.uint16:
-        frame = (frame >> 8).astype(np.uint8)
-    if order == "MONO":
-        return cv2.cvtColor(frame if frame.ndim == 2 else frame[:, :, 0], cv2.COLOR_GRAY2BGR)
-    frame = frame[:, :, :3]
-    return frame[:, :, ::-1] if order == "RGB" else frame
-
-
-def _stamp_s(header: Any) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 class SegmenterNode(ManagedNode):
@@ -136,15 +132,13 @@ class SegmenterNode(ManagedNode):
         self.stats = FrameStats()
         self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
         self._rejects_reported = 0
-        self._spray_reported: dict[str, int] = {}
+        self._spray_health = SprayHealth()
         self._last_overlay_stamp: float | None = None
         self.published = {"confidence": 0, "overlay": 0}
         self.camera_info: CameraInfo | None = None
         self.target_frame = self._param("target_frame")
-        self.spray = TargetPipeline()
-        self._spray_lock = threading.Lock()
-        self.spray_counts = {"targets_published": 0, "frames_too_old": 0,
-                             "targets_last_frame": 0}
+        self.processor = FrameProcessor(self.segmenter, FrameSettings.from_values(
+            {spec.name: self._param(spec.name) for spec in PARAMETERS}))
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
                              depth=self._param("output_qos_depth"),
@@ -219,6 +213,16 @@ class SegmenterNode(ManagedNode):
             reason = validate(p.name, p.value)
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
+        # The last check before rclpy stores the values (descriptors were applied before this
+        # callback): the frame settings are built here, once per change, from the new values.
+        processor = getattr(self, "processor", None)
+        if processor is not None:
+            values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
+            values.update({p.name: p.value for p in params})
+            combined = consistency_problems(values)
+            if combined:
+                return SetParametersResult(successful=False, reason="; ".join(combined))
+            processor.configure(FrameSettings.from_values(values))
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------- inputs
@@ -229,27 +233,19 @@ class SegmenterNode(ManagedNode):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
-        with self._spray_lock:
-            try:
-                self.spray.set_camera_info(msg.k, msg.d, msg.width, msg.height,
+        try:
+            self.processor.set_camera_info(msg.k, msg.d, msg.width, msg.height,
                                            msg.distortion_model)
-            except InvalidFrameError as exc:
-                self.get_logger().warning(f"camera_info refused, the last good one is kept: "
-                                          f"{exc}", throttle_duration_sec=5.0)
+        except InvalidFrameError as exc:
+            self.get_logger().warning(f"camera_info refused, the last good one is kept: "
+                                      f"{exc}", throttle_duration_sec=5.0)
 
     def _on_odom(self, msg: Odometry) -> None:
         v = msg.twist.twist.linear
-        with self._spray_lock:
-            ok = self.spray.speed.update(_stamp_s(msg.header), v.x, v.y,
-                                         float(self._param("max_speed_mps")))
-        if not ok:
-            self.get_logger().warning(f"odometry ignored: {self.spray.speed.last_problem}",
+        if not self.processor.update_odometry(stamp_seconds(header_stamp_ns(msg.header)),
+                                              v.x, v.y):
+            self.get_logger().warning(f"odometry ignored: {self.processor.odometry_problem}",
                                       throttle_duration_sec=5.0)
-
-    def _spray_settings(self) -> SpraySettings:
-        return SpraySettings.from_values(
-            {name: self._param(name) for name in SpraySettings.__dataclass_fields__
-             if name != "track_gate_m"})
 
     # ------------------------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -271,81 +267,61 @@ class SegmenterNode(ManagedNode):
                 self.get_logger().error(f"frame failed: {reason}", throttle_duration_sec=2.0)
 
     def _process(self, msg: Any) -> None:
-        t0 = time.perf_counter()
-        if self.compressed:
-            frame, order = compressed_to_array(msg)
-        else:
-            frame, order = image_to_array(msg)
-        convert_ms = (time.perf_counter() - t0) * 1e3
+        frame = decode_message(msg, self.compressed)
         want_conf = self.pub_confidence.get_subscription_count() > 0
-        result = self.segmenter.segment(frame, order, want_confidence=want_conf)
+        result = self.processor.process(frame, want_confidence=want_conf,
+                                        clock_ns=lambda: self.get_clock().now().nanoseconds)
+        self._log_spray(result)
 
         t1 = time.perf_counter()
         header = msg.header
         self.pub_labels.publish(array_to_image(result.labels, "mono8", header))
         if want_conf and result.confidence is not None:
-            conf8 = (result.confidence * 255.0 + 0.5).astype(np.uint8)
-            self.pub_confidence.publish(array_to_image(conf8, "mono8", header))
+            self.pub_confidence.publish(array_to_image(confidence_mono8(result.confidence),
+                                                       "mono8", header))
             self.published["confidence"] += 1
         if self.pub_overlay.get_subscription_count() > 0 and self._overlay_due(header):
-            blend = overlay(_to_bgr8(frame, order), result.labels,
-                            float(self._param("overlay_alpha")), palette=PALETTE_BGR)
+            blend = overlay_bgr8(frame.array, frame.order, result.labels,
+                                 float(self._param("overlay_alpha")))
             self.pub_overlay.publish(array_to_image(blend, "bgr8", header))
             self.published["overlay"] += 1
-        self._publish_targets(header, result.labels_model, result.confidence_model,
-                              result.labels.shape)
+        self._publish_targets(header, result)
         publish_ms = (time.perf_counter() - t1) * 1e3
 
         latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
-        timings = result.timings
+        tm = result.timings
         self.stats.frame_published(time.monotonic(), latency_ms,
-                                   convert_ms + timings.preprocess_ms, timings.infer_ms,
-                                   timings.postprocess_ms + publish_ms)
+                                   tm.decode_ms + tm.preprocess_ms, tm.infer_ms,
+                                   tm.postprocess_ms + tm.targets_ms + publish_ms)
 
-    def _publish_targets(self, header: Any, labels: np.ndarray, confidence: np.ndarray | None,
-                         frame_size: tuple[int, int]) -> None:
+    def _log_spray(self, result: FrameResult) -> None:
+        """Throttled warnings for what kept a frame's targets off or out of place."""
+        log = self.get_logger()
+        if result.time_jump is not None:
+            log.warning(f"time jumped ({result.time_jump}): tracking and travel start afresh",
+                        throttle_duration_sec=1.0)
+        if result.refused == FUTURE:
+            log.warning(f"{result.problem}: no spray targets from it, tracking reset",
+                        throttle_duration_sec=5.0)
+        elif result.refused == TOO_OLD:
+            log.warning(f"{result.problem}: no spray targets from it", throttle_duration_sec=5.0)
+        elif result.geometry == "none":
+            log.warning("no ground geometry (no camera_info, hfov_deg 0, or a size mismatch): "
+                        "targets have no position or lane", throttle_duration_sec=10.0)
+
+    def _publish_targets(self, header: Any, result: FrameResult) -> None:
         """``spray_targets`` for every processed frame (empty when none, or when the frame is
         too old to spray from), ``spray_markers`` while subscribed."""
-        settings = self._spray_settings()
-        now = self.get_clock().now()
-        age_s = (now - Time.from_msg(header.stamp)).nanoseconds / 1e9
-        with self._spray_lock:   # a clock that jumped back, or a frame from the future
-            jumps = self.spray.counters["time_jumps"]
-            future = self.spray.check_clock(_stamp_s(header), now.nanoseconds * 1e-9,
-                                            float(self._param("max_future_s")))
-            jumped = self.spray.counters["time_jumps"] > jumps
-        if jumped:
-            self.get_logger().warning(f"time jumped ({self.spray.last_time_problem}): tracking "
-                                      "and travel start afresh", throttle_duration_sec=1.0)
-        if future is not None:
-            records = empty_targets(0)
-            self.get_logger().warning(f"{future}: no spray targets from it, tracking reset",
-                                      throttle_duration_sec=5.0)
-        elif age_s > float(self._param("max_frame_age_s")):
-            records = empty_targets(0)
-            self.spray_counts["frames_too_old"] += 1
-            self.get_logger().warning(
-                f"frame {age_s:.3f} s old (max_frame_age_s {self._param('max_frame_age_s')}): "
-                "no spray targets from it", throttle_duration_sec=5.0)
-        else:
-            with self._spray_lock:
-                records = self.spray.targets(labels, confidence, _stamp_s(header), settings,
-                                             frame_size)
-            if self.spray.geometry_source == "none":
-                self.get_logger().warning(
-                    "no ground geometry (no camera_info, hfov_deg 0, or a size mismatch): "
-                    "targets have no position or lane", throttle_duration_sec=10.0)
+        records = result.targets
         self.pub_targets.publish(cloud_from_records(records, header.stamp, self.target_frame))
-        self.spray_counts["targets_published"] += len(records)
-        self.spray_counts["targets_last_frame"] = len(records)
         if self.pub_markers.get_subscription_count() > 0:
-            boom = settings.boom() if self.spray.geometry_source != "none" else None
+            boom = self.processor.settings.spray.boom() if result.geometry != "none" else None
             self.pub_markers.publish(markers_from_records(records, boom, header.stamp,
                                                           self.target_frame))
 
     def _overlay_due(self, header: Any) -> bool:
         """Rate cap by image time, so bag replays give the same overlays at any speed."""
-        stamp = _stamp_s(header)
+        stamp = stamp_seconds(header_stamp_ns(header))
         last = self._last_overlay_stamp
         period = 1.0 / float(self._param("overlay_max_rate_hz"))
         if last is None or stamp < last or stamp - last >= period - 1e-6:
@@ -359,14 +335,7 @@ class SegmenterNode(ManagedNode):
         snap["dropped_frames"] = self._slot.dropped
         snap["confidence_published"] = self.published["confidence"]
         snap["overlay_published"] = self.published["overlay"]
-        snap.update(self.spray_counts)
-        snap.update(self.spray.counters)
-        snap["bad_odometry"] = self.spray.speed.bad
-        snap["speed_mps"] = self.spray.speed.speed
-        snap["geometry"] = self.spray.geometry_source
-        snap["last_odometry_problem"] = self.spray.speed.last_problem
-        snap["last_camera_info_problem"] = self.spray.last_camera_info_problem
-        snap["last_time_problem"] = self.spray.last_time_problem
+        snap.update(self.processor.snapshot())
         return snap
 
     def _publish_diagnostics(self) -> None:
@@ -374,25 +343,9 @@ class SegmenterNode(ManagedNode):
         level, message = health(snap, float(self._param("latency_budget_ms")),
                                 float(self._param("stale_timeout_s")), self._rejects_reported)
         self._rejects_reported = snap["rejected_frames"] + snap["failed_frames"]
-        spray_problems = {k: snap[k] for k in ("bad_camera_info", "camera_info_mismatch",
-                                                "bad_odometry", "frames_too_old", "time_jumps",
-                                                "future_frames")}
-        rose = [k for k, v in spray_problems.items() if v > self._spray_reported.get(k, 0)]
-        self._spray_reported = spray_problems
-        if level == OK and (rose or (snap["geometry"] == "none" and snap["frames_out"])):
-            level = WARN
-            reasons = {"bad_camera_info": snap["last_camera_info_problem"],
-                       "bad_odometry": snap["last_odometry_problem"],
-                       "time_jumps": snap["last_time_problem"],
-                       "future_frames": snap["last_time_problem"]}
-            told = set()
-            parts = []
-            for k in rose:
-                why = reasons.get(k, "")
-                parts.append(f"{k} ({why})" if why and why not in told else k)
-                told.add(why)
-            message = ("spray input problems: " + ", ".join(parts) + "; " if rose else "") + \
-                f"geometry: {snap['geometry']} ({self.spray.last_problem or 'no camera_info'})"
+        spray_warning = self._spray_health.check(snap, self.processor.geometry_problem)
+        if level == OK and spray_warning is not None:
+            level, message = WARN, spray_warning
         values = dict(snap)
         values.update(self.model_info)
         values.update(input_topic=self.input_topic,

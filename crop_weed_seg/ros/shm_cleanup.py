@@ -58,7 +58,7 @@ def _lock_is_free(lock: Path) -> bool:
 
 def segments(folder: Path = SHM) -> list[Segment]:
     """Every Fast DDS participant segment in ``folder`` (alive or not)."""
-    out = []
+    out: list[Segment] = []
     try:
         names = sorted(p.name for p in folder.iterdir())
     except OSError:

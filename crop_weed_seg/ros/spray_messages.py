@@ -18,18 +18,16 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.spray.geometry import Boom
-from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, records_from_bytes
+from crop_weed_seg.spray.records import (
+    POINT_FIELDS,
+    POINT_STEP,
+    POINTFIELD_DATATYPES,
+    POINTFIELD_NUMPY,
+    records_from_bytes,
+)
 
-#: numpy type string -> PointField datatype
-_DATATYPES = {"<i1": PointField.INT8, "|i1": PointField.INT8, "<u1": PointField.UINT8,
-              "|u1": PointField.UINT8, "<i2": PointField.INT16, "<u2": PointField.UINT16,
-              "<i4": PointField.INT32, "<u4": PointField.UINT32, "<f4": PointField.FLOAT32,
-              "<f8": PointField.FLOAT64}
-_NUMPY = {PointField.INT8: "<i1", PointField.UINT8: "<u1", PointField.INT16: "<i2",
-          PointField.UINT16: "<u2", PointField.INT32: "<i4", PointField.UINT32: "<u4",
-          PointField.FLOAT32: "<f4", PointField.FLOAT64: "<f8"}
-
-POINT_FIELD_MSGS = [PointField(name=name, offset=offset, datatype=_DATATYPES[kind], count=1)
+POINT_FIELD_MSGS = [PointField(name=name, offset=offset, datatype=POINTFIELD_DATATYPES[kind],
+                               count=1)
                     for name, kind, offset, _ in POINT_FIELDS]
 
 
@@ -60,7 +58,7 @@ def records_from_cloud(msg: PointCloud2,
         raise ValueError("big-endian spray_targets clouds are not supported")
     fields: dict[str, tuple[int, str]] = {}
     for f in msg.fields:
-        kind = _NUMPY.get(f.datatype)
+        kind = POINTFIELD_NUMPY.get(f.datatype)
         if kind is None:
             raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
         if f.offset + np.dtype(kind).itemsize > msg.point_step:

@@ -42,12 +42,12 @@ from rclpy.clock import Clock, ClockType
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
 
-from crop_weed_seg.ros.node_main import ManagedNode, run_node
-from crop_weed_seg.ros.spray_messages import records_from_cloud
-from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.spray.planner import SprayPlanner
 from crop_weed_seg.parameters.planner import NODE_NAME, PARAMETERS, build
+from crop_weed_seg.ros.node_main import ManagedNode, run_node
+from crop_weed_seg.ros.parameters import descriptor, format_value
+from crop_weed_seg.ros.spray_messages import records_from_cloud
+from crop_weed_seg.spray.planner import SprayPlanner
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
 #: Counters whose rise turns diagnostics ERROR.

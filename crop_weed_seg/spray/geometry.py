@@ -11,8 +11,9 @@ Intrinsics come from ``sensor_msgs/CameraInfo`` (K and a ``plumb_bob`` (5 coeffi
 with OpenCV) or from a horizontal field of view. A CameraInfo is checked completely before it is
 used (:meth:`CameraIntrinsics.from_camera_info`): K a camera matrix with finite positive focal
 lengths and the principal point inside the image, a known distortion model with its number of
-coefficients (or none), and a trial undistortion that OpenCV accepts with finite results. Extrinsics are parameters: the
-camera's optical centre (x, y) in ``target_frame``, its height above the ground and its pitch.
+coefficients (or none), and a trial undistortion that OpenCV accepts with finite results.
+Extrinsics are parameters: the camera's optical centre (x, y) in ``target_frame``, its height
+above the ground and its pitch.
 
 The boom is ``nozzle_count`` nozzles ``nozzle_spacing_m`` apart, centred at
 ``boom_center_y_m``, on a line ``nozzle_offset_m`` behind the camera's optical centre. Lane 0 is
@@ -29,7 +30,6 @@ import cv2
 import numpy as np
 
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
-
 
 #: Distortion models of sensor_msgs/CameraInfo we can undo, with their number of coefficients.
 DISTORTION_MODELS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}

@@ -39,7 +39,8 @@ MAX_FUTURE_S = 0.2
 
 @dataclass(frozen=True)
 class SpraySettings:
-    """The node parameters the targets depend on (names as in ``node_parameters``)."""
+    """The node parameters the targets depend on (names and defaults as in
+    :mod:`crop_weed_seg.parameters.segmenter`)."""
 
     spray_classes: tuple[int, ...] = (2,)
     protect_classes: tuple[int, ...] = (1,)
@@ -64,7 +65,7 @@ class SpraySettings:
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> "SpraySettings":
         """From parameter values (extra keys are ignored; lists become tuples)."""
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
             if name in values:
                 value = values[name]
@@ -121,11 +122,13 @@ class SpeedEstimate:
 
     def at(self, stamp_s: float, timeout_s: float, default: float) -> tuple[float | None, str]:
         """(speed or None, source) for an image stamped ``stamp_s``: odometry when it is at
-        most ``timeout_s`` apart from the image, else ``default`` when >= 0, else None."""
+        most ``timeout_s`` apart from the image (``timeout_s`` <= 0: however far), else
+        ``default`` when > 0, else None (parameters ``odom_timeout_s``, ``default_speed_mps``:
+        the same meaning in the spray planner)."""
         if self.speed is not None and self.stamp_s is not None \
-                and abs(stamp_s - self.stamp_s) <= timeout_s:
+                and (timeout_s <= 0 or abs(stamp_s - self.stamp_s) <= timeout_s):
             return self.speed, "odom"
-        if default >= 0:
+        if default > 0:
             return default, "default_speed_mps"
         return None, "unknown"
 

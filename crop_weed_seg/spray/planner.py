@@ -304,12 +304,10 @@ class SprayPlanner:
                 self.counters["bad_odometry"] += 1
                 self.last_odometry_problem = f"odometry says the robot reverses ({speed:.3f} m/s)"
             speed = 0.0
-        if self._times:
-            s = self.travel(t)
-        else:
-            # Continue the default-speed frame so that targets placed with it stay valid.
-            default = self.config.default_speed_mps
-            s = default * t if default is not None else 0.0
+        # Without odometry so far, travel() continues the default-speed frame so that targets
+        # placed with it stay valid (0 without a default speed).
+        travel = self.travel(t)
+        s = travel if travel is not None else 0.0
         if self._times and t == self._times[-1]:
             self._travel[-1], self._speeds[-1] = s, speed
         else:
@@ -333,6 +331,10 @@ class SprayPlanner:
         """Index of the odometry update in force at ``t`` (the oldest one before history)."""
         if not self._times:
             return None
+        return self._index(t)
+
+    def _index(self, t: float) -> int:
+        """:meth:`_sample` when there is odometry."""
         return max(bisect.bisect_right(self._times, t) - 1, 0)
 
     def travel(self, t: float) -> float | None:
@@ -347,14 +349,14 @@ class SprayPlanner:
         """Speed [m/s] in force at ``t`` (default: the newest); None when unknown."""
         if not self._times:
             return self.config.default_speed_mps
-        return self._speeds[-1] if t is None else self._speeds[self._sample(t)]
+        return self._speeds[-1] if t is None else self._speeds[self._index(t)]
 
     def nozzle_position(self, t: float) -> float | None:
         """Ground coordinate under the nozzle line when a command given at ``t`` takes effect."""
-        s = self.travel(t)
-        if s is None:
+        s, speed = self.travel(t), self.speed(t)
+        if s is None or speed is None:  # both known or both unknown
             return None
-        return s + self.speed(t) * self.config.valve_latency_s + self.boom.nozzle_x
+        return s + speed * self.config.valve_latency_s + self.boom.nozzle_x
 
     # ----------------------------------------------------------------------------- targets
     def add_targets(self, stamp_s: float, records: np.ndarray, now_s: float | None = None
@@ -489,11 +491,11 @@ class SprayPlanner:
         self._odometry_lost = lost
         speed = self.speed(t)
         self._standing = speed is not None and speed < cfg.min_speed_mps
-        position = self.nozzle_position(t)
-        if position is not None:
+        position, travel = self.nozzle_position(t), self.travel(t)
+        if position is not None and travel is not None:  # both known or both unknown
             # Drop what the nozzle line itself has passed (not the latency-projected position,
             # which moves back when the robot slows down).
-            self._drop_passed(self.travel(t) + self.boom.nozzle_x)
+            self._drop_passed(travel + self.boom.nozzle_x)
         if cfg.mode != "spot":
             states = np.full(n, cfg.mode == "blanket")
         elif self._standing:
@@ -510,9 +512,9 @@ class SprayPlanner:
                 if tr.s_open <= position <= tr.s_close:
                     states[tr.lanes.start:tr.lanes.stop] = True
             if cfg.bridge_gap_m > 0:   # stay open across short gaps between two windows
-                for lane in np.flatnonzero(~states):
-                    w = self.windows(int(lane))
-                    states[lane] = any(a[1] < position < b[0] and b[0] - a[1] < cfg.bridge_gap_m
+                for closed in np.flatnonzero(~states):
+                    w = self.windows(int(closed))
+                    states[closed] = any(a[1] < position < b[0] and b[0] - a[1] < cfg.bridge_gap_m
                                        for a, b in zip(w, w[1:]))
             if cfg.min_open_s > 0:
                 opened = states & ~self._last_states

@@ -32,6 +32,14 @@ POINT_FIELDS: tuple[tuple[str, str, int, str], ...] = (
 )
 POINT_STEP = 48
 
+#: numpy type string -> ``sensor_msgs/PointField`` datatype (INT8 = 1 … FLOAT64 = 8): the one
+#: definition for the ROS layer's clouds and the bag writer's, which must not import ROS.
+POINTFIELD_DATATYPES: dict[str, int] = {"<i1": 1, "|i1": 1, "<u1": 2, "|u1": 2, "<i2": 3,
+                                        "<u2": 4, "<i4": 5, "<u4": 6, "<f4": 7, "<f8": 8}
+#: ``sensor_msgs/PointField`` datatype -> numpy type string (little-endian)
+POINTFIELD_NUMPY: dict[int, str] = {1: "<i1", 2: "<u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4",
+                                    7: "<f4", 8: "<f8"}
+
 TARGET_DTYPE = np.dtype({"names": [f[0] for f in POINT_FIELDS],
                          "formats": [f[1] for f in POINT_FIELDS],
                          "offsets": [f[2] for f in POINT_FIELDS],
@@ -61,8 +69,9 @@ def records_from_bytes(data: bytes | bytearray | memoryview, point_step: int = P
     layout = fields or {name: (offset, kind) for name, kind, offset, _ in POINT_FIELDS}
     src = raw.reshape(n, point_step)
     out = empty_targets(n)
+    known = TARGET_DTYPE.names or ()
     for name, (offset, kind) in layout.items():
-        if name not in TARGET_DTYPE.names:
+        if name not in known:
             continue
         width = np.dtype(kind).itemsize
         column = src[:, offset:offset + width].copy().view(kind).reshape(n)

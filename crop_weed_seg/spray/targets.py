@@ -52,8 +52,8 @@ class TargetConfig:
             raise ConfigError(f"crop_protection must be one of {PROTECTION_MODES}, got "
                               f"{self.crop_protection!r}")
         if set(self.spray_classes) & set(self.protect_classes):
-            raise ConfigError(f"classes {sorted(set(self.spray_classes) & set(self.protect_classes))}"
-                              " are both sprayed and protected")
+            both = sorted(set(self.spray_classes) & set(self.protect_classes))
+            raise ConfigError(f"classes {both} are both sprayed and protected")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence {self.min_confidence} must be in [0, 1]")
         if self.crop_buffer_m < 0 or self.min_area_m2 < 0 or self.min_area_px < 0:

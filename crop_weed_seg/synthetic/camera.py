@@ -32,7 +32,7 @@ def cast_shadow(rng: np.random.Generator, img: np.ndarray, strength: float) -> N
     Shadowed areas are lit by the sky only, so they are darker and bluer.
     """
     h, w = img.shape[:2]
-    mask = np.zeros((h, w), np.float32)
+    mask: np.ndarray = np.zeros((h, w), np.float32)
     n = int(rng.integers(3, 7))
     cx, cy = rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.2, 1.2) * h
     ang = np.sort(rng.uniform(0, 2 * np.pi, n))
@@ -71,4 +71,6 @@ def jpeg_roundtrip(rgb_u8: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", rgb_u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         return rgb_u8
-    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert decoded is not None  # what imencode has just written
+    return np.ascontiguousarray(decoded[:, :, ::-1])

@@ -14,8 +14,20 @@ import numpy as np
 
 from crop_weed_seg.classes import CROP, WEED
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.synthetic.camera import cast_shadow, illumination_gains, jpeg_roundtrip, motion_blur, sensor_noise
-from crop_weed_seg.synthetic.plants import CROP_MORPHOLOGIES, WEED_MORPHOLOGIES, Canvas, PlantStyle, plant_style
+from crop_weed_seg.synthetic.camera import (
+    cast_shadow,
+    illumination_gains,
+    jpeg_roundtrip,
+    motion_blur,
+    sensor_noise,
+)
+from crop_weed_seg.synthetic.plants import (
+    CROP_MORPHOLOGIES,
+    WEED_MORPHOLOGIES,
+    Canvas,
+    PlantStyle,
+    plant_style,
+)
 from crop_weed_seg.synthetic.soil import render_soil
 
 Range = tuple[float, float]
@@ -165,10 +177,10 @@ def _weed_positions(rng: np.random.Generator, cfg: SynthConfig, h: int, w: int, 
             r = (1.0 + 8.0 * c.stage) * ppc * rng.uniform(0.3, 1.2)
             x, y = c.x + np.cos(a) * r, c.y + np.sin(a) * r
         elif crops and u < cfg.weed_touching_crop_prob + cfg.weed_in_row_prob:
-            a, b = crops[int(rng.integers(len(crops)))], crops[int(rng.integers(len(crops)))]
+            p, q = crops[int(rng.integers(len(crops)))], crops[int(rng.integers(len(crops)))]
             t = rng.random()  # between two crop plants: on the row line if both share a row
-            x, y = (a.x, a.y) if abs(a.x - b.x) + abs(a.y - b.y) > 60 * ppc else (
-                a.x + t * (b.x - a.x), a.y + t * (b.y - a.y))
+            x, y = (p.x, p.y) if abs(p.x - q.x) + abs(p.y - q.y) > 60 * ppc else (
+                p.x + t * (q.x - p.x), p.y + t * (q.y - p.y))
             x, y = x + rng.normal(0, 2 * ppc), y + rng.normal(0, 2 * ppc)
         else:
             x, y = rng.uniform(0, w), rng.uniform(0, h)
@@ -221,7 +233,7 @@ def generate_sample(config: SynthConfig, seed: int, index: int
     # Plants cast soft shadows on the soil, offset away from the sun.
     sun = rng.uniform(0, 2 * np.pi)
     shift = rng.uniform(0.2, 1.2) * ppc
-    m = np.float32([[1, 0, np.cos(sun) * shift], [0, 1, np.sin(sun) * shift]])
+    m = np.array([[1, 0, np.cos(sun) * shift], [0, 1, np.sin(sun) * shift]], np.float32)
     shadow = cv2.warpAffine(vegetation, m, (w, h))
     k = max(3, int(0.6 * ppc) | 1)
     shadow = cv2.GaussianBlur(shadow, (k, k), 0)

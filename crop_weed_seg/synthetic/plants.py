@@ -56,7 +56,8 @@ def _profile(kind: str, t: np.ndarray) -> np.ndarray:
     elif kind == "rhombic":
         p = 1.0 - np.abs(2.0 * t - 0.8) / 1.2
     elif kind == "heart":
-        p = np.sqrt(np.clip(np.sin(np.pi * t), 0, 1)) * (1.0 - 0.35 * np.exp(-((t - 1.0) / 0.12) ** 2))
+        p = np.sqrt(np.clip(np.sin(np.pi * t), 0, 1)) * \
+            (1.0 - 0.35 * np.exp(-((t - 1.0) / 0.12) ** 2))
     else:
         raise ValueError(f"unknown leaf kind {kind!r}")
     return p / max(float(p.max()), 1e-6)
@@ -84,7 +85,8 @@ def _place(points: np.ndarray, x: float, y: float, angle: float) -> np.ndarray:
 def draw_leaf(canvas: Canvas, style: PlantStyle, rng: np.random.Generator, x: float, y: float,
               angle: float, length: float, width: float, kind: str, bend: float = 0.0,
               serration: float = 0.0, teeth: int = 0, highlight: bool = True) -> None:
-    """Draw one leaf with its base at (x, y) [px] pointing along ``angle``: label, colour, shading."""
+    """Draw one leaf with its base at (x, y) [px] pointing along ``angle``: label, colour,
+    shading."""
     if length < 0.6:
         return
     outline = leaf_outline(length, max(width, 0.8), kind, bend, serration, teeth)
@@ -154,7 +156,8 @@ def draw_narrow(canvas: Canvas, style: PlantStyle, rng: np.random.Generator,
         draw_leaf(canvas, style, rng, x, y, ang, length, length * rng.uniform(0.1, 0.15),
                   "strap", bend=rng.normal(0, 0.18))
     r = max(1.0, 0.35 * ppc * (0.5 + style.stage))
-    cv2.circle(canvas.color, (int(x), int(y)), int(r), np.clip(style.color * 1.2, 0, 1).tolist(), -1)
+    cv2.circle(canvas.color, (int(x), int(y)), int(r), np.clip(style.color * 1.2, 0, 1).tolist(),
+               -1)
     cv2.circle(canvas.label, (int(x), int(y)), int(r), int(style.class_id), -1)
 
 
@@ -215,8 +218,9 @@ def draw_divided_weed(canvas: Canvas, style: PlantStyle, rng: np.random.Generato
             side = 1.0 if j % 2 else -1.0
             sa = ang + side * rng.uniform(0.6, 1.1)
             sl = seg_len * rng.uniform(0.6, 1.2) * (1.0 - 0.5 * j / n_seg)
-            draw_stem(canvas, style, np.array([[px, py], [px + np.cos(sa) * sl,
-                                                           py + np.sin(sa) * sl]], np.float32), thick)
+            draw_stem(canvas, style,
+                      np.array([[px, py], [px + np.cos(sa) * sl, py + np.sin(sa) * sl]],
+                               np.float32), thick)
 
 
 def draw_seedling_weed(canvas: Canvas, style: PlantStyle, rng: np.random.Generator,

@@ -56,6 +56,7 @@ from typing import Any
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
 from crop_weed_seg.errors import BagError, ConfigError, CropWeedSegError
 
 #: Default /clock publishing frequency while waiting between messages [Hz].
@@ -234,7 +235,7 @@ class BagPlayer:
         if node is None:
             node = rclpy.create_node("bag_player", context=context)
         self.node = node
-        self._pubs = {}
+        self._pubs: dict[str, Any] = {}
         profile, latched = data_qos(qos, depth), latched_qos(depth)
         for t in self._topics:
             self._pubs[t.name] = node.create_publisher(self._classes[t.name], t.out,
@@ -564,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     player: BagPlayer | None = None
     interrupted = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
         interrupted.set()

@@ -15,8 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crop_weed_seg.backends.engine_cache import (PRECISIONS, CacheEntry, EngineCache, EngineSettings,
-                                     check_cache_dir, default_cache_dir, parse_shapes)
+from crop_weed_seg.backends.engine_cache import (
+    PRECISIONS,
+    CacheEntry,
+    EngineCache,
+    EngineSettings,
+    check_cache_dir,
+    default_cache_dir,
+    parse_shapes,
+)
 from crop_weed_seg.errors import ConfigError, CropWeedSegError
 
 NO_TENSORRT = ("TensorRT is not installed here: build engines on the target device (JetPack "

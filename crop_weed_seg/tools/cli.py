@@ -53,13 +53,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def _write_sheet(dataset_root: Path, count: int, path: Path) -> None:
     """Frames on top, their label overlays below, ``count`` columns."""
+    import cv2
     import numpy as np
 
     from crop_weed_seg.data.datasets import open_dataset
     from crop_weed_seg.image_files import write_image_atomic
     from crop_weed_seg.perception.visualize import contact_sheet, overlay
-
-    import cv2
 
     data = open_dataset(dataset_root, "folder")
     frames = [data[i] for i in range(count)]
@@ -106,9 +105,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from crop_weed_seg.data.datasets import open_source
     from crop_weed_seg.data.evaluation import evaluate
     from crop_weed_seg.perception.segmenter import load_predictor
+    from crop_weed_seg.tools.model_card import write_model_card
     from crop_weed_seg.training.model_folder import add_metrics, write_model_folder
     from crop_weed_seg.training.trainer import TrainConfig, train
-    from crop_weed_seg.tools.model_card import write_model_card
 
     cfg = TrainConfig(
         data=tuple(args.data), out=args.out, layout=args.format, split=args.split,
@@ -129,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     hardware = (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
                 f"{result.environment['cpu_threads']} torch threads, no GPU used"
                 if result.device == "cpu" else f"{result.environment['gpu']}, CPU {cpu_model()}")
-    training = {
+    training: dict[str, Any] = {
         "version": "1",
         "command": command,
         "reproduce": args.reproduce or [command],
@@ -185,7 +184,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from crop_weed_seg.data.datasets import open_source
     from crop_weed_seg.data.evaluation import evaluate, robustness
-    from crop_weed_seg.perception.segmenter import load_predictor
     from crop_weed_seg.data.plots import plot_confusion
 
     dataset = open_source(args.data, args.format, args.split, args.classes)
@@ -239,8 +237,8 @@ def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
     import yaml
 
     from crop_weed_seg.model.contract import CONTRACT_FILE, write_model_yaml
-    from crop_weed_seg.training.model_folder import add_metrics
     from crop_weed_seg.tools.model_card import write_model_card
+    from crop_weed_seg.training.model_folder import add_metrics
 
     folder = Path(args.card or args.model)
     if not (folder / CONTRACT_FILE).is_file():
@@ -264,9 +262,9 @@ def _add_to_card(args: argparse.Namespace, metrics: dict[str, Any],
 def cmd_export(args: argparse.Namespace) -> int:
     from crop_weed_seg.model.contract import load_model_contract
     from crop_weed_seg.nn.export import export_onnx, onnx_parity
-    from crop_weed_seg.training.model_folder import PARITY_SIZES
     from crop_weed_seg.nn.network import NetworkConfig, build_network
     from crop_weed_seg.nn.weights import load_weights
+    from crop_weed_seg.training.model_folder import PARITY_SIZES
 
     contract = load_model_contract(args.model, check_onnx=False)
     if contract.weights_path is None:
@@ -287,11 +285,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     import importlib.util
-
-    from crop_weed_seg import __version__
-
     from importlib import metadata
 
+    from crop_weed_seg import __version__
     from crop_weed_seg.backends import available_backends
 
     print(f"crop_weed_seg {__version__} on Python {platform.python_version()}")
@@ -326,8 +322,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from crop_weed_seg.backends import BackendOptions, available_backends
-    from crop_weed_seg.tools.benchmark import run_benchmark
     from crop_weed_seg.image_files import write_bytes_atomic
+    from crop_weed_seg.tools.benchmark import run_benchmark
 
     backends = args.backend or available_backends()
     options = BackendOptions(device=args.device, precision=args.precision, threads=args.threads,
@@ -343,8 +339,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{'fps':>7s} {'pre':>6s} {'infer':>7s} {'post':>6s} {'RSS MiB':>8s}  detail")
     for model, r in results:
         print(f"{str(model):{width}s} {r.backend:12s} {r.input[1]:>5d}x{r.input[0]:<4d} "
-              f"{r.p50_ms:7.2f} {r.p95_ms:7.2f} {r.p99_ms:7.2f} {r.fps:7.1f} {r.preprocess_ms:6.2f} "
-              f"{r.infer_ms:7.2f} {r.postprocess_ms:6.2f} {r.peak_rss_mib:8.0f}  {r.detail}")
+              f"{r.p50_ms:7.2f} {r.p95_ms:7.2f} {r.p99_ms:7.2f} {r.fps:7.1f} "
+              f"{r.preprocess_ms:6.2f} {r.infer_ms:7.2f} {r.postprocess_ms:6.2f} "
+              f"{r.peak_rss_mib:8.0f}  {r.detail}")
     if args.json:
         from crop_weed_seg.tools.machine import describe_machine
 
@@ -358,9 +355,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --- predict -----------------------------------------------------------------------------------
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from crop_weed_seg.tools.predict_files import predict_files
-
     from crop_weed_seg.backends import BackendOptions
+    from crop_weed_seg.tools.predict_files import predict_files
 
     rows = predict_files(args.model, args.inputs, args.out, progress=not args.quiet,
                          backend=args.backend, options=BackendOptions(device=args.device),

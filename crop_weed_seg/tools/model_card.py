@@ -15,7 +15,8 @@ def _fmt(v: Any) -> str:
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
-    rows = ["| set | mIoU | soil IoU | crop IoU | weed IoU | vegetation IoU | pixel acc. | images |",
+    rows = ["| set | mIoU | soil IoU | crop IoU | weed IoU | vegetation IoU | pixel acc. "
+            "| images |",
             "|---|---|---|---|---|---|---|---|"]
     for key, m in metrics.items():
         if not m:
@@ -54,7 +55,8 @@ def _robustness_section(doc: dict[str, Any]) -> list[str]:
     lines = ["## Robustness", "",
              f"`{rob.get('set')}` (`{rob.get('data')}`) with each image changed as a camera "
              "would change it (labels unchanged); drop = clean mIoU minus mIoU.", "",
-             "| condition | mIoU | weed IoU | vegetation IoU | mIoU drop |", "|---|---|---|---|---|"]
+             "| condition | mIoU | weed IoU | vegetation IoU | mIoU drop |",
+             "|---|---|---|---|---|"]
     for r in rob.get("conditions", []):
         lines.append(f"| {r['condition']} | {_fmt(r['miou'])} | {_fmt(r['weed_iou'])} | "
                      f"{_fmt(r['vegetation_iou'])} | {_fmt(r['miou_drop'])} |")
@@ -86,7 +88,8 @@ def write_model_card(folder: Path, notes: str = "") -> Path:
         f"{arch.get('parameters'):,} parameters; vegetation indices (ExG, ExR, ExG−ExR) "
         "computed inside the graph from RGB.",
         f"- Input: `{inp['name']}` float32 NCHW {inp['channel_order']} × {inp['scale']:.6g}, "
-        f"nominal size {inp['size'][0]}×{inp['size'][1]} (H×W; frames are fitted into it without stretching).",
+        f"nominal size {inp['size'][0]}×{inp['size'][1]} "
+        "(H×W; frames are fitted into it without stretching).",
         f"- Outputs: `{doc['outputs']['labels']}` int32 class ids and "
         f"`{doc['outputs']['confidence']}` (max softmax), computed inside the graph.",
         f"- ONNX opset {doc['onnx']['opset']}, sha256 `{doc['onnx']['sha256']}`; "

@@ -41,8 +41,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from crop_weed_seg.model.contract import load_model_contract
-    from crop_weed_seg.training import precision
     from crop_weed_seg.tools.onnx_lint import ERROR, lint_onnx
+    from crop_weed_seg.training import precision
 
     contract = load_model_contract(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crop_weed_seg.classes import CLASS_NAMES, WEED
 from crop_weed_seg.backends import BackendOptions
+from crop_weed_seg.classes import CLASS_NAMES, WEED
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.image_files import IMAGE_SUFFIXES, read_rgb, write_bytes_atomic, write_image_atomic
+from crop_weed_seg.image_files import (
+    IMAGE_SUFFIXES,
+    read_rgb,
+    write_bytes_atomic,
+    write_image_atomic,
+)
 from crop_weed_seg.perception.segmenter import Segmenter
 from crop_weed_seg.perception.tiling import TiledSegmenter, tiled_predictor
 from crop_weed_seg.perception.visualize import overlay
@@ -65,7 +70,8 @@ def predict_files(model: str | Path, inputs: list[str], out: Path, progress: boo
     ``overlays/``, ``stats.json``, ``stats.csv`` under ``out`` and return the per-image rows.
 
     ``tiles`` (auto, off or RxC) and ``tile_scale``: photos much larger than the model input
-    are segmented as blended tiles (:mod:`crop_weed_seg.perception.tiling`); each row says the grid."""
+    are segmented as blended tiles (:mod:`crop_weed_seg.perception.tiling`); each row says the
+    grid."""
     predictor = tiled_predictor(model, backend, options, tiles, tile_scale)
     paths = expand_inputs(inputs)
     rows: list[dict[str, Any]] = []

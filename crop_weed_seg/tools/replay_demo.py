@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         node.create_subscription(DiagnosticArray, "/diagnostics", collector.on_diagnostics, 10)
         images = [out for name, out in player.topics.items() if name.endswith("/compressed")
                   and "image" in name]
-        print(f"playing {args.bag} ({(player.bag_end_ns - player.bag_start_ns) / 1e9:.1f} s, topics: "
+        seconds = (player.bag_end_ns - player.bag_start_ns) / 1e9
+        print(f"playing {args.bag} ({seconds:.1f} s, topics: "
               f"{', '.join(player.topics.values())}) once the node subscribes", flush=True)
 
         failure: list[BaseException] = []
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise CropWeedSegError("replay did not finish within 10 minutes")
         expected = sum(player.counts[t] for t in images)
         answered, dropped = len(collector.latency_ms), collector.dropped()
+        assert player.start_monotonic is not None  # set when the bag started playing
         print(collector.line(time.monotonic() - player.start_monotonic, 0.0) + " (all)",
               flush=True)
         diag = collector.diagnostics

@@ -33,7 +33,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="frame rate [Hz], repeatable (default 10 15 30)")
     p.add_argument("--latency-ms", type=float, action="append",
                    help="extra processing latency [ms], repeatable (default 0 100 200 300 400)")
-    p.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "models" / "default"),
+    default_model = Path(__file__).resolve().parents[2] / "models" / "default"
+    p.add_argument("--model", default=str(default_model),
                    help="model folder (default: the shipped model), or 'truth' to use the "
                         "ground-truth labels instead of a model")
     p.add_argument("--backend", default="auto", help="backend for --model")
@@ -141,10 +142,16 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crop_weed_seg.errors import ConfigError
+    from crop_weed_seg.sim import (
+        FieldConfig,
+        SimCamera,
+        generate_field,
+        latency_budget,
+        sweep,
+        write_bag,
+    )
     from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
     from crop_weed_seg.spray.planner import PlannerConfig
-    from crop_weed_seg.sim.simulator import (FieldConfig, SimCamera, generate_field, latency_budget,
-                                   sweep, write_bag)
 
     speeds = args.speed or [0.5, 1.0, 2.0, 3.0]
     rates = args.fps or [10.0, 15.0, 30.0]

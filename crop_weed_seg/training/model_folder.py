@@ -4,18 +4,31 @@ model.safetensors, the model card README.md, training curves and confusion-matri
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from crop_weed_seg.classes import CLASS_NAMES, PALETTE_RGB
-from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.data.metrics import SegmentationScores
-from crop_weed_seg.model.contract import CONTRACT_FILE, SCHEMA_VERSION, sha256_file, write_model_yaml
 from crop_weed_seg.data.plots import plot_confusion, plot_training_curves
+from crop_weed_seg.image_files import write_bytes_atomic
+from crop_weed_seg.model.contract import (
+    CONTRACT_FILE,
+    SCHEMA_VERSION,
+    sha256_file,
+    write_model_yaml,
+)
 from crop_weed_seg.model.preprocess import InputSpec
-from crop_weed_seg.nn.export import CONFIDENCE_OUTPUT, INPUT_NAME, LABELS_OUTPUT, OPSET, export_onnx, onnx_parity
+from crop_weed_seg.nn.export import (
+    CONFIDENCE_OUTPUT,
+    INPUT_NAME,
+    LABELS_OUTPUT,
+    OPSET,
+    export_onnx,
+    onnx_parity,
+)
 from crop_weed_seg.nn.network import CWNet, NetworkConfig, parameter_count
 from crop_weed_seg.nn.weights import save_weights
 
@@ -84,14 +97,14 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
 
 
 def _plot_confusions(folder: Path, name: str,
-                     metrics: dict[str, SegmentationScores | None]) -> None:
+                     metrics: Mapping[str, SegmentationScores | None]) -> None:
     for key, scores in metrics.items():
         if scores is not None:
             plot_confusion(scores.confusion, folder / f"confusion_{key}.png",
                            title=f"{name}: {key} ({scores.images} images)")
 
 
-def add_metrics(folder: Path, metrics: dict[str, SegmentationScores | None]) -> Path:
+def add_metrics(folder: Path, metrics: Mapping[str, SegmentationScores | None]) -> Path:
     """Add scores (e.g. of a held-out set, measured through the exported ONNX) to an existing
     model folder: their confusion PNGs and ``metrics`` entries in model.yaml; nothing else
     changes (no re-export)."""

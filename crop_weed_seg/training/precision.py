@@ -8,7 +8,8 @@ comes from an ONNX that already carries the precision (built with the STRONGLY_T
   does the same job, but its ``[onnx]`` extra pins an older onnx and onnxruntime-gpu).
 - INT8: ONNX Runtime ``quantize_static`` in Q/DQ format, per-channel symmetric int8 weights,
   symmetric int8 activations (zero point 0, what TensorRT accepts), float bias, calibrated on
-  representative frames through the model's own preprocessing (:mod:`crop_weed_seg.model.preprocess`).
+  representative frames through the model's own preprocessing
+  (:mod:`crop_weed_seg.model.preprocess`).
 
 Every variant is compared with the FP32 model under ONNX Runtime (CPU): per-pixel argmax
 agreement, NaN count, and mIoU against ground truth when labels are at hand.
@@ -183,8 +184,7 @@ def quantize_int8(src: Path | str, dst: Path | str, contract: ModelContract,
     """FP32 ONNX → INT8 Q/DQ ONNX (per-channel symmetric weights, symmetric int8 activations,
     zero points 0, float bias), calibrated (min/max) on ``calibration`` tensors."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, \
-        quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibration:

@@ -17,16 +17,26 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from crop_weed_seg.data.augment import AugmentConfig, augment
 from crop_weed_seg.classes import CLASS_NAMES, NUM_CLASSES, WEED
-from crop_weed_seg.data.datasets import (SegmentationDataset, class_frequency_weights, open_dataset, parse_source,
-                        split_indices)
-from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.data.augment import AugmentConfig, augment
+from crop_weed_seg.data.datasets import (
+    SegmentationDataset,
+    class_frequency_weights,
+    open_dataset,
+    parse_source,
+    split_indices,
+)
 from crop_weed_seg.data.evaluation import evaluate
 from crop_weed_seg.data.metrics import SegmentationScores
+from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.model.contract import load_model_contract
-from crop_weed_seg.model.preprocess import (InputSpec, fit_to_input, labels_to_frame, resize_to_input,
-                          to_tensor)
+from crop_weed_seg.model.preprocess import (
+    InputSpec,
+    fit_to_input,
+    labels_to_frame,
+    resize_to_input,
+    to_tensor,
+)
 from crop_weed_seg.nn.losses import LOSSES, segmentation_loss
 from crop_weed_seg.nn.network import CWNet, NetworkConfig, build_network, parameter_count
 from crop_weed_seg.nn.weights import load_checkpoint, load_weights, save_checkpoint, save_weights
@@ -52,7 +62,8 @@ def loss_class_weights(frequency_weights: np.ndarray, scheme: str) -> np.ndarray
     elif scheme == "sqrt-enet":
         w = np.sqrt(frequency_weights.astype(np.float64))
     else:
-        raise ConfigError(f"unknown class weighting {scheme!r}; valid: {', '.join(CLASS_WEIGHTINGS)}")
+        raise ConfigError(f"unknown class weighting {scheme!r}; "
+                          f"valid: {', '.join(CLASS_WEIGHTINGS)}")
     return (w / w.mean()).astype(np.float32)
 
 
@@ -116,7 +127,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         if self.augment not in AUGMENTATIONS:
-            raise ConfigError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
+            raise ConfigError(f"--augment {self.augment!r} is not one of "
+                              f"{', '.join(AUGMENTATIONS)}")
         if self.val_every is not None and self.val_every < 1:
             raise ConfigError(f"--val-every must be >= 1, got {self.val_every}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
@@ -280,7 +292,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     parts: list[tuple[SegmentationDataset, np.ndarray, int]] = []
-    for n, source in enumerate(cfg.sources):
+    for source in cfg.sources:
         path, split, repeat = parse_source(source)
         data = open_dataset(path, cfg.layout if len(cfg.sources) == 1 else "auto",
                             split if split is not None else cfg.split, cfg.classes)
@@ -370,8 +382,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             if budget_s and time.monotonic() - t0 > budget_s:
                 stop = True
                 break
-        last = stop or epoch == epochs
-        if not (last or _validate_now(cfg, epoch, epochs, budget_s, time.monotonic() - last_val)):
+        final = stop or epoch == epochs
+        if not (final or _validate_now(cfg, epoch, epochs, budget_s, time.monotonic() - last_val)):
             history.append({"epoch": float(epoch), "train_loss": float(np.mean(losses)),
                             "elapsed_s": time.monotonic() - t0})
         else:

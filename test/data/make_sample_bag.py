@@ -29,9 +29,9 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from crop_weed_seg.perception.visualize import contact_sheet, overlay
 from crop_weed_seg.synthetic import PRESETS
 from crop_weed_seg.synthetic.drive import render_drive_strip
-from crop_weed_seg.perception.visualize import contact_sheet, overlay
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "sample_bag"
