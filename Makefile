@@ -12,7 +12,7 @@ SYSTEM_ROS := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c "import rclpy" >/dev
 STAMP_DIR := $(VENV)/.stamps
 CORE_STAMP := $(STAMP_DIR)/core-$(shell cat requirements.txt constraints.txt requirements-dev.txt setup.py | sha1sum | cut -c1-12)
 # tensorrt-stubs, fetched (pip download --no-deps) and patched for mypy once; keyed on the script,
-# which names the versions (test/test_trt_typecheck.py).
+# which names the versions (test/backends/test_trt_typecheck.py).
 TRT_STUBS_SCRIPT := tools/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
@@ -47,7 +47,7 @@ $(TRT_STUBS_STAMP): $(TRT_STUBS_SCRIPT) | $(CORE_STAMP)
 
 # The node's main job on a real ROS graph: segmenter_node + the bundled bag replayed over DDS.
 run: venv
-	$(PY) -m crop_weed_seg.tools.replay_demo --bag test/data/sample_bag --out out
+	$(PY) -m crop_weed_seg.tools.replay_demo --bag test/fixtures/sample_bag --out out
 
 test: venv $(TRT_STUBS_STAMP)
 	$(PY) -m pytest -q test
@@ -82,7 +82,7 @@ default-model-card: venv
 # Reliability probes (docs/RELIABILITY.md): the chaos suite with its slow variants, and the
 # one-hour soak at 30 Hz 640x480 through both nodes.
 chaos: venv
-	CHAOS_SLOW=1 $(PY) -m pytest -q -s test/test_chaos.py
+	CHAOS_SLOW=1 $(PY) -m pytest -q -s test/ros/test_chaos.py
 
 soak: venv
 	$(PY) tools/soak.py --minutes 60 --out out/soak

@@ -21,7 +21,7 @@ import setuptools
 from crop_weed_seg.synthetic import PRESETS
 from crop_weed_seg.synthetic.dataset_writer import write_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

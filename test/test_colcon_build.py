@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
+
 PKG = "crop_weed_seg"
 SKIP_TOP = {".git", ".venv", "data", "runs", "out", "build", "install", "log", ".pytest_cache",
             ".mypy_cache", ".ruff_cache"}

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import crop_weed_seg
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
+
 PACKAGE = "crop_weed_seg"
 PACKAGE_DIR = Path(crop_weed_seg.__file__).resolve().parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
 
 pytest.importorskip("ruff", reason="ruff is in requirements-dev.txt: run make test")
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import REPO as ROOT
+
 PACKAGE = "crop_weed_seg"
 
 #: Every dependency key package.xml may use. ROS packages resolve through the rosdistro

@@ -1,16 +1,15 @@
 """Types: ``mypy crop_weed_seg`` with the repository's mypy.ini (Python 3.10, torch seen as Any,
 third-party modules without type information ignored). The TensorRT backend is also checked
-with ``--strict`` against patched tensorrt-stubs: test/test_trt_typecheck.py."""
+with ``--strict`` against patched tensorrt-stubs: test/backends/test_trt_typecheck.py."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
 
 pytest.importorskip("mypy", reason="mypy is in requirements-dev.txt: run make test")
 

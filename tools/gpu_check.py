@@ -5,14 +5,15 @@ For the lent GPU machine (PyTorch with CUDA and cuda-python, no TensorRT, no ROS
     python tools/gpu_check.py [--allocator torch,cuda-python] [--runs 50]
 
 The backend (``crop_weed_seg/backends/tensorrt_backend.py``) is driven with the CPU fake of the
-``tensorrt`` module (``test/fake_tensorrt.py``: the "engine" runs the ONNX on ONNX Runtime). Here
-the fake's execution context is switched from host memory to *device* memory: it synchronises
+``tensorrt`` module (``test/support/fake_tensorrt.py``: the "engine" runs the ONNX on ONNX
+Runtime). Here the fake's execution context is switched from host memory to *device* memory: it
+synchronises
 the device, copies the inputs from the device addresses the backend gave it with ``cudaMemcpy``,
 runs ONNX Runtime and copies the outputs back to the device addresses. So the backend's real
 allocators (PyTorch, cuda-python), its pinned staging buffers, its non-default stream and its
 host<->device copies run on a real CUDA device. Checks, per allocator:
 
-- labels of the golden frames (``test/data/trt_goldens``) equal ONNX Runtime's (agreement
+- labels of the golden frames (``test/fixtures/trt_goldens``) equal ONNX Runtime's (agreement
   >= 99.99 %), confidence finite;
 - buffers follow a shape change (a second input size through a dynamic profile);
 - the allocator's CUDA-graph capture and replay on its stream (a device-to-device copy captured
@@ -52,7 +53,7 @@ def _check(result: Any) -> Any:
 def device_memory_fake(fake_module: Any) -> None:
     """Point the fake's raw-address reads and writes at device memory (cudaMemcpyDefault works
     for device and pinned host addresses alike under unified addressing)."""
-    import fake_tensorrt
+    from support import fake_tensorrt
 
     cudart = _cudart()
     kind = cudart.cudaMemcpyKind.cudaMemcpyDefault
@@ -81,7 +82,7 @@ def run(allocator_name: str, runs: int, cache: Path) -> list[tuple[str, bool, st
     from crop_weed_seg.model.contract import load_model_contract
     from crop_weed_seg.model.preprocess import to_tensor
 
-    import fake_tensorrt
+    from support import fake_tensorrt
 
     checks: list[tuple[str, bool, str]] = []
     module = fake_tensorrt.make_fake_tensorrt("10.3.0")
@@ -101,7 +102,7 @@ def run(allocator_name: str, runs: int, cache: Path) -> list[tuple[str, bool, st
                               cache_dir=EngineCache(cache / allocator_name, allow_any=True),
                               allocator=allocator,
                               settings=settings)
-    with np.load(REPO / "test" / "data" / "trt_goldens" / "goldens.npz") as g:
+    with np.load(REPO / "test" / "fixtures" / "trt_goldens" / "goldens.npz") as g:
         frames, labels, conf = g["frames"], g["labels"], g["confidence"]
     agree, finite = [], True
     times = []

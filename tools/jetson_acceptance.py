@@ -10,7 +10,7 @@ and a fresh engine cache in a temporary folder under the user's engine cache dir
 
 1. the first construction builds the engine (``engine_status`` "built");
 2. a second construction is a cache hit ("hit");
-3. parity against the ONNX Runtime FP32 goldens (``test/data/trt_goldens/goldens.npz``):
+3. parity against the ONNX Runtime FP32 goldens (``test/fixtures/trt_goldens/goldens.npz``):
    argmax agreement ≥ 99.99 % (fp32) / ≥ 99.5 % (fp16) / ≥ 99 % (int8), no NaN or Inf;
 4. latency of ``infer()`` (host → device → host) p50/p90/p99 over ``--runs`` runs, timed with
    CUDA events (torch.cuda.Event, else cuda-python), plus wall-clock;
@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_GOLDENS = REPO / "test" / "data" / "trt_goldens" / "goldens.npz"
+DEFAULT_GOLDENS = REPO / "test" / "fixtures" / "trt_goldens" / "goldens.npz"
 DEFAULT_MODEL = REPO / "models" / "default"
 #: Minimum per-pixel argmax agreement with the ONNX Runtime FP32 goldens.
 MIN_AGREEMENT = {"fp32": 0.9999, "fp16": 0.995, "int8": 0.99}
@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if goldens["model_sha256"] != contract.onnx_sha256:
         checks.append(Check("-", "goldens match the model", False,
                             f"goldens are from ONNX {goldens['model_sha256'][:12]}…, the model is "
-                            f"{contract.onnx_sha256[:12]}…: run test/data/make_trt_goldens.py"))
+                            f"{contract.onnx_sha256[:12]}…: run test/fixtures/make_trt_goldens.py"))
     timer = _event_timer()
     if timer is None:
         print("note: neither torch.cuda nor cuda-python is available: wall-clock timing only",

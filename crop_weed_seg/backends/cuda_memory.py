@@ -6,7 +6,7 @@ Three implementations of :class:`Allocator`:
 - :class:`CudaPythonAllocator`: cuda-python (``from cuda.bindings import runtime as cudart``,
   every call returns ``(err, value...)`` and is checked);
 - :class:`HostAllocator`: numpy arrays whose ``ctypes`` address stands in for a device pointer.
-  **Test code**: it serves the CPU fake of TensorRT (``test/fake_tensorrt.py``) and never
+  **Test code**: it serves the CPU fake of TensorRT (``test/support/fake_tensorrt.py``) and never
   touches a GPU.
 
 Both real allocators copy through pinned (page-locked) host buffers, so the copies are truly

@@ -1,6 +1,6 @@
 """``make run``: the node's main job on a real ROS graph, with a bundled bag as the camera.
 
-    python -m crop_weed_seg.tools.replay_demo [--bag test/data/sample_bag] [--out out]
+    python -m crop_weed_seg.tools.replay_demo [--bag test/fixtures/sample_bag] [--out out]
 
 Starts ``segmenter_node`` in a subprocess (namespace ``/camera``, compressed input, sim time),
 replays the bag through real ROS topics at its recorded rate with ``/clock``, subscribes to
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_BAG = REPO / "test" / "data" / "sample_bag"
+DEFAULT_BAG = REPO / "test" / "fixtures" / "sample_bag"
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
 NAMESPACE = "/camera"
 
