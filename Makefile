@@ -13,7 +13,7 @@ STAMP_DIR := $(VENV)/.stamps
 CORE_STAMP := $(STAMP_DIR)/core-$(shell cat requirements.txt constraints.txt requirements-dev.txt setup.py | sha1sum | cut -c1-12)
 # tensorrt-stubs, fetched (pip download --no-deps) and patched for mypy once; keyed on the script,
 # which names the versions (test/backends/test_trt_typecheck.py).
-TRT_STUBS_SCRIPT := tools/trt_stubs/fetch_and_patch.py
+TRT_STUBS_SCRIPT := scripts/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
 
@@ -85,7 +85,7 @@ chaos: venv
 	CHAOS_SLOW=1 $(PY) -m pytest -q -s test/ros/test_chaos.py
 
 soak: venv
-	$(PY) tools/soak.py --minutes 60 --out out/soak
+	$(PY) scripts/soak.py --minutes 60 --out out/soak
 
 clean:
 	rm -rf out build install log .pytest_cache

@@ -16,7 +16,7 @@ pytest.importorskip("ruff", reason="ruff is in requirements-dev.txt: run make te
 
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache",
-                             "--output-format", "concise", "crop_weed_seg", "test", "tools"],
+                             "--output-format", "concise", "crop_weed_seg", "test", "scripts"],
                             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 

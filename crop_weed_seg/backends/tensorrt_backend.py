@@ -33,7 +33,7 @@ from crop_weed_seg.backends.cuda_memory import (
 from crop_weed_seg.errors import BackendError, InvalidFrameError
 from crop_weed_seg.model.contract import ModelContract
 
-if TYPE_CHECKING:  # the stubs (tools/trt_stubs) describe it; at run time it is imported lazily
+if TYPE_CHECKING:  # the stubs (scripts/trt_stubs) describe it; at run time it is imported lazily
     import tensorrt as trt
 
     from crop_weed_seg.backends.engine_cache import DeviceInfo, EngineCache, EngineSettings

@@ -40,7 +40,7 @@ from crop_weed_seg.perception.segmenter import SegmentationResult, Segmenter, Ti
 
 #: Each tile covers this many model inputs per side (each is downscaled by this factor).
 #: docs/TILING.md has the measurements behind the value (Peanut photos upsampled 3x, shipped
-#: model): re-measure with tools/measure_tiling.py when the default model changes.
+#: model): re-measure with scripts/measure_tiling.py when the default model changes.
 DEFAULT_TILE_SCALE = 3.0
 #: ``auto`` tiles a photo only when fitting it whole into the model input would shrink it by
 #: more than this factor (per side); below, the photo is segmented whole.

@@ -2,7 +2,7 @@
 TensorRT versions (docs/TENSORRT.md, verification ladder step 1), and show that the check
 catches TRT-8-only API and a missing None check.
 
-The stubs are fetched and patched by ``tools/trt_stubs/fetch_and_patch.py`` into
+The stubs are fetched and patched by ``scripts/trt_stubs/fetch_and_patch.py`` into
 ``.venv/trt-stubs/<version>/`` (``make test`` runs it once; the test runs it if that was
 skipped, which needs the package registry).
 """
@@ -20,8 +20,8 @@ import pytest
 
 from support import REPO
 
-SCRIPT = REPO / "tools/trt_stubs/fetch_and_patch.py"
-CONFIG = REPO / "tools/trt_stubs/mypy.ini"
+SCRIPT = REPO / "scripts/trt_stubs/fetch_and_patch.py"
+CONFIG = REPO / "scripts/trt_stubs/mypy.ini"
 CHECKED = ["crop_weed_seg/backends/tensorrt_backend.py", "crop_weed_seg/backends/cuda_memory.py"]
 
 _spec = importlib.util.spec_from_file_location("fetch_and_patch", SCRIPT)

@@ -7,7 +7,7 @@ labelled photos (the Peanut dataset layout: ``images/NNNN.jpg`` and ``labels/NNN
 ``--upsample``, enlarges each photo (bicubic) and its labels (nearest) to stand in for a
 high-resolution camera. Every configuration sees the same images.
 
-    .venv/bin/python tools/measure_tiling.py --model models/default \\
+    .venv/bin/python scripts/measure_tiling.py --model models/default \\
         --data datasets/peanut.yaml:test --count 40 --upsample 3 --json /tmp/tiling.json
 
 Configurations (``--configs``, comma-separated): ``off``; ``auto`` (the package default);

@@ -2,7 +2,7 @@
 
 For the lent GPU machine (PyTorch with CUDA and cuda-python, no TensorRT, no ROS):
 
-    python tools/gpu_check.py [--allocator torch,cuda-python] [--runs 50]
+    python scripts/gpu_check.py [--allocator torch,cuda-python] [--runs 50]
 
 The backend (``crop_weed_seg/backends/tensorrt_backend.py``) is driven with the CPU fake of the
 ``tensorrt`` module (``test/support/fake_tensorrt.py``: the "engine" runs the ONNX on ONNX

@@ -1,5 +1,5 @@
 """Render real field photographs next to their labels and a model's prediction, as one PNG for
-the README: ``.venv/bin/python tools/render_real_examples.py --model models/default
+the README: ``.venv/bin/python scripts/render_real_examples.py --model models/default
 --out docs/real_examples.png``. Uses the excerpts in samples/real (CC BY-SA 4.0, see
 samples/real/ATTRIBUTION.md), so the picture carries that licence too."""
 

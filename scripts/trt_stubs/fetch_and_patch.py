@@ -23,7 +23,7 @@ into ``<dest>/<version>/`` (used through ``MYPYPATH``) and applies these fixes:
 - ``Runtime.deserialize_cuda_engine`` and ``Builder.build_serialized_network`` return None on
   failure: their return types become ``... | None`` so mypy insists on the check.
 
-Usage: ``python tools/trt_stubs/fetch_and_patch.py [--dest .venv/trt-stubs] [--wheels DIR]``.
+Usage: ``python scripts/trt_stubs/fetch_and_patch.py [--dest .venv/trt-stubs] [--wheels DIR]``.
 """
 
 from __future__ import annotations

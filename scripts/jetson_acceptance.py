@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TensorRT acceptance run on a Jetson (or any machine with TensorRT and CUDA).
 
-    python3 tools/jetson_acceptance.py [--model models/default] [--precision fp32,fp16]
+    python3 scripts/jetson_acceptance.py [--model models/default] [--precision fp32,fp16]
                                        [--runs 300] [--keep] [--no-trtexec]
 
 For each precision it checks, with ``crop_weed_seg.backends.tensorrt_backend.TensorRTBackend``

@@ -3,11 +3,11 @@
 fitted and padded (mirrored, black or edge-replicated padding), and what fitting costs per
 frame (docs/TILING.md).
 
-    .venv/bin/python tools/measure_aspect_fit.py --model models/default \\
+    .venv/bin/python scripts/measure_aspect_fit.py --model models/default \\
         --data /work/shared/datasets/peanut --count 40
 
 IoU: the first ``--count`` photos of a colour-mask labelled folder (Peanut layout, see
-tools/measure_tiling.py), centre-cropped to 16:9, 1:1 and 2:1. Timing: ``Segmenter.segment``
+scripts/measure_tiling.py), centre-cropped to 16:9, 1:1 and 2:1. Timing: ``Segmenter.segment``
 (what segmenter_node calls per frame) on a 640x480 and a 640x360 frame, with a stand-in
 backend (preprocessing and output mapping only) and with the real one.
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "scripts"))
 
 from measure_tiling import colour_labels  # noqa: E402
 

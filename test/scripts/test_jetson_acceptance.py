@@ -1,4 +1,4 @@
-"""tools/jetson_acceptance.py without TensorRT: import-safe, exits 2 with a clear message; its
+"""scripts/jetson_acceptance.py without TensorRT: import-safe, exits 2 with a clear message; its
 pure helpers (agreement, percentiles, trtexec parsing, Markdown tables). Also the golden I/O in
 test/fixtures/trt_goldens that the script replays: it must still match models/default under ONNX
 Runtime, so a model change fails here until ``test/fixtures/make_trt_goldens.py`` is rerun."""
@@ -18,7 +18,7 @@ from crop_weed_seg.model.contract import load_model_contract
 from support import REPO
 
 DATA = REPO / "test" / "fixtures"
-SCRIPT = REPO / "tools" / "jetson_acceptance.py"
+SCRIPT = REPO / "scripts" / "jetson_acceptance.py"
 
 
 def _load(name, path):

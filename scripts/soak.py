@@ -1,7 +1,7 @@
 """Soak test: segmenter_node and spray_planner for a long time at camera rate, measured from
 outside like any consumer (docs/RELIABILITY.md has the recorded run).
 
-    .venv/bin/python tools/soak.py --minutes 60 --out out/soak        # make soak
+    .venv/bin/python scripts/soak.py --minutes 60 --out out/soak        # make soak
 
 Publishes 640x480 rgb8 frames at 30 Hz (best effort, stamped now, a bundled sample with
 weeds), camera_info at 1 Hz and odometry at 50 Hz into namespace /soak; the planner reads the
