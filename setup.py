@@ -50,6 +50,7 @@ setup(
     maintainer_email="maintainers@crop-weed-seg.invalid",
     description="Per-pixel soil / crop / weed segmentation for agricultural robots (ROS 2).",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     tests_require=["pytest"],  # for the older setuptools of ROS 2 Humble / Jazzy
     extras_require={"test": ["pytest"]},  # setuptools >= 72 ignores tests_require (a warning)
     entry_points={

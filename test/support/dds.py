@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO
+
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
 FLOOD_SCRIPT = Path(__file__).resolve().parent / "image_flood.py"
 

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -22,7 +21,7 @@ from rclpy.context import Context
 from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
 
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO
 
 
 def ros_domain_id() -> int:
