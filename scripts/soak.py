@@ -115,6 +115,7 @@ def killed_runs(out: Path, env: dict[str, str], runs: int, up_s: float) -> dict[
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     import rclpy
+    import rclpy.context
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
@@ -132,7 +133,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     procs = start_nodes(out, env, "")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
                                            "FASTDDS_DEFAULT_PROFILES_FILE")})
-    context = rclpy.Context()
+    context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node("soak_probe", context=context)
     executor = SingleThreadedExecutor(context=context)

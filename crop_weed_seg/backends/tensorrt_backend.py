@@ -30,13 +30,19 @@ from crop_weed_seg.backends.cuda_memory import (
     Stream,
     default_allocator,
 )
+from crop_weed_seg.backends.engine_cache import (
+    DeviceInfo,
+    EngineCache,
+    EngineSettings,
+    default_cache_dir,
+    engine_key,
+    engine_sidecar_info,
+)
 from crop_weed_seg.errors import BackendError, InvalidFrameError
-from crop_weed_seg.model.contract import ModelContract
+from crop_weed_seg.model.contract import ModelContract, sha256_file
 
 if TYPE_CHECKING:  # the stubs (scripts/trt_stubs) describe it; at run time it is imported lazily
     import tensorrt as trt
-
-    from crop_weed_seg.backends.engine_cache import DeviceInfo, EngineCache, EngineSettings
 
 Progress = Callable[[str], None]
 
@@ -282,8 +288,6 @@ def device_info(allocator: Allocator) -> DeviceInfo:
     """The GPU (from the allocator's runtime) and the TensorRT version, for the cache key."""
     import tensorrt as trt
 
-    from crop_weed_seg.backends.engine_cache import DeviceInfo
-
     major, minor = allocator.compute_capability()
     return DeviceInfo(name=allocator.device_name(), compute_capability=f"{major}.{minor}",
                       trt_version=str(trt.__version__))
@@ -294,8 +298,6 @@ def default_settings(contract: ModelContract, options: BackendOptions,
     """Engine settings for ``contract`` at ``options.precision``: for a dynamic-size model one
     fixed profile shape (the contract's size, which the Segmenter always feeds; fastest, and
     CUDA graphs work) unless ``shapes`` widens it; TF32 off (strict FP32 parity)."""
-    from crop_weed_seg.backends.engine_cache import EngineSettings
-
     overrides.setdefault("precision", options.precision)
     return EngineSettings.for_model(contract.input.size, contract.dynamic_size, **overrides)
 
@@ -303,8 +305,6 @@ def default_settings(contract: ModelContract, options: BackendOptions,
 def _open_cache(cache: EngineCache | Path | str | None) -> EngineCache:
     """An EngineCache; its constructor refuses /tmp and the install tree (ConfigError) and an
     unwritable folder (BackendError naming it)."""
-    from crop_weed_seg.backends.engine_cache import EngineCache, default_cache_dir
-
     if isinstance(cache, EngineCache):
         return cache
     return EngineCache(Path(cache) if cache is not None else default_cache_dir())
@@ -317,9 +317,7 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
     miss. The runtime must outlive the engine."""
     import tensorrt as trt
 
-    from crop_weed_seg.backends.engine_cache import engine_key, engine_sidecar_info
-
-    sha = contract.onnx_sha256 or _sha256(contract.onnx_path)
+    sha = contract.onnx_sha256 or sha256_file(contract.onnx_path)
     key = engine_key(sha, settings, info)
     log = _ErrorLog()
     runtime = trt.Runtime(_make_logger(log))
@@ -340,12 +338,6 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
                            f"({exc.filename or cache.dir}); set engine_cache_dir to a writable "
                            "folder") from None
     return engine, runtime, key, status
-
-
-def _sha256(path: Path) -> str:
-    from crop_weed_seg.model.contract import sha256_file
-
-    return sha256_file(path)
 
 
 def build_engine(contract: ModelContract, settings: EngineSettings,

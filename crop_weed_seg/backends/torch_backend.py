@@ -21,6 +21,7 @@ class TorchBackend:
     def __init__(self, contract: ModelContract, options: BackendOptions) -> None:
         import torch
 
+        # Here, not at module level: nn/ imports torch, which the core must not load on import.
         from crop_weed_seg.nn.network import LabelsAndConfidence, NetworkConfig, build_network
         from crop_weed_seg.nn.weights import load_weights
 

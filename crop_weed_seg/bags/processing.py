@@ -1,8 +1,8 @@
 """Offline processing of a rosbag2: every camera frame through the Segmenter and the spray-target
 pipeline, written to a new bag next to the original messages. No ROS installation needed: bags
-are read and written with the pure-Python ``rosbags`` library (imported lazily), messages are
-(de)serialised with its ``ROS2_HUMBLE`` typestore; nothing here imports rclpy or a ROS message
-package.
+are read and written with the pure-Python ``rosbags`` library (imported lazily) through
+:mod:`crop_weed_seg.bags.rosbag_io`, messages are (de)serialised with its ``ROS2_HUMBLE``
+typestore; nothing here imports rclpy or a ROS message package.
 
 What :func:`process_bag` does (README, "Processing bags offline"):
 
@@ -39,41 +39,56 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import shutil
-import struct
-import tempfile
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crop_weed_seg.errors import BagError, ConfigError, InvalidFrameError
+# The rosbag2 plumbing lives in rosbag_io; the names below stay importable from here (the bag
+# dataset, the bag player and the tests use them).
+from crop_weed_seg.bags.rosbag_io import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_TYPE,
+    IMAGE_TYPE,
+    IMAGE_TYPES,
+    ODOMETRY_TYPE,
+    POINTCLOUD_TYPE,
+    STORAGES,
+    BagProcessingError,
+    BagWriter,
+    atomic_output,
+    header_stamp_ns,
+    iter_messages,
+    make_header,
+    open_reader,
+    open_writer,
+    serialize,
+    storage_of,
+    typestore,
+)
+from crop_weed_seg.bags.rosbag_io import is_bag_path as is_bag_path
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 from crop_weed_seg.image_files import write_bytes_atomic, write_image_atomic
 from crop_weed_seg.perception.frame import (
+    Frame,
     FrameProcessor,
+    FrameResult,
     FrameSettings,
     decode_message,
     overlay_bgr8,
     stamp_seconds,
 )
+from crop_weed_seg.perception.frame import header_stamp_ns as message_stamp_ns
 from crop_weed_seg.perception.image_conversion import to_rgb8
 from crop_weed_seg.perception.segmenter import Segmenter
 from crop_weed_seg.spray.pipeline import SpraySettings
 from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, POINTFIELD_DATATYPES, TARGET_DTYPE
 
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
-POINTCLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
-IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 TRUTH_SUFFIX = "labels_truth"
-STORAGES = ("sqlite3", "mcap")
 #: topic name endings that are outputs of this package, never camera inputs
 OUTPUT_SUFFIXES = ("/labels", "/confidence", "/overlay")
 _TRANSPORT_SUFFIXES = ("/image_rect_color", "/image_rect", "/image_color", "/image_raw",
@@ -84,90 +99,9 @@ STAGES = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "targets_m
 _PENDING_EXPORT = 256   # frames waiting for their ground truth (or the truth for its frame)
 
 
-class BagProcessingError(BagError):
-    """A bag cannot be read, written or processed; the message names the bag and the reason."""
-
-
 # --------------------------------------------------------------------------------------------
 # Small helpers shared with bag_dataset
 # --------------------------------------------------------------------------------------------
-
-
-def storage_of(path: Path) -> str:
-    """``"mcap"`` or ``"sqlite3"`` for a bag folder (its metadata.yaml) or a .mcap/.db3 file."""
-    path = Path(path)
-    if path.is_file():
-        return {".mcap": "mcap", ".db3": "sqlite3"}.get(path.suffix.lower(), path.suffix)
-    meta = path / "metadata.yaml"
-    try:
-        import yaml
-
-        doc = yaml.safe_load(meta.read_text())
-        return str(doc["rosbag2_bagfile_information"]["storage_identifier"])
-    except Exception as exc:  # missing file, YAML error, missing key
-        raise BagProcessingError(f"bag {str(path)!r}: cannot read the storage format from "
-                                 f"{meta.name} ({type(exc).__name__}: {exc})") from None
-
-
-def is_bag_path(path: Path | str) -> bool:
-    """A rosbag2 folder (has metadata.yaml) or a single .mcap / .db3 file."""
-    path = Path(path)
-    if path.is_dir():
-        return (path / "metadata.yaml").is_file()
-    return path.is_file() and path.suffix.lower() in (".mcap", ".db3")
-
-
-def open_reader(path: Path | str) -> Any:
-    """An open ``rosbags.rosbag2.Reader`` or one BagProcessingError naming the bag and why."""
-    path = Path(path)
-    try:
-        from rosbags.rosbag2 import Reader
-    except ImportError as exc:
-        raise BagProcessingError(f"reading bags needs the Python package rosbags ({exc}); "
-                                 "pip install rosbags") from None
-    if not path.exists():
-        raise BagProcessingError(f"bag {str(path)!r} does not exist")
-    if not is_bag_path(path):
-        raise BagProcessingError(f"{str(path)!r} is not a rosbag2: a folder with a "
-                                 "metadata.yaml (this one has no metadata.yaml) or a .mcap / "
-                                 ".db3 file was expected")
-    try:
-        reader = Reader(path)
-        reader.open()
-        reader.connections  # noqa: B018 - some readers fail only here
-    except Exception as exc:  # rosbags raises ReaderError, KeyError, YAML, sqlite errors, ...
-        raise BagProcessingError(f"bag {str(path)!r} is not a readable rosbag2 (sqlite3 or "
-                                 f"mcap): {type(exc).__name__}: {exc}") from None
-    return reader
-
-
-def iter_messages(reader: Any, path: Path, connections: Any = ()) -> Iterator[tuple[Any, int,
-                                                                                   bytes]]:
-    """``reader.messages()`` with read errors (truncated or corrupt storage) as one
-    BagProcessingError naming the bag."""
-    it = reader.messages(connections=connections) if connections else reader.messages()
-    count = 0
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except Exception as exc:
-            raise BagProcessingError(f"bag {str(path)!r} is corrupt or truncated: reading failed "
-                                     f"after {count} messages ({type(exc).__name__}: {exc})"
-                                     ) from None
-        count += 1
-        yield item
-
-
-def header_stamp_ns(raw: bytes | memoryview) -> int | None:
-    """The ``header.stamp`` of a CDR-serialised message whose first field is a std_msgs/Header
-    (Image, CompressedImage, CameraInfo, …), without deserialising it; None if too short."""
-    if len(raw) < 12:
-        return None
-    endian = "<" if raw[1] & 1 else ">"
-    sec, nsec = struct.unpack_from(endian + "iI", raw, 4)
-    return sec * 1_000_000_000 + nsec
 
 
 def stamp_stem(stamp_ns: int) -> str:
@@ -200,12 +134,6 @@ def decode_truth(msg: Any, msgtype: str) -> np.ndarray:
         raise InvalidFrameError(f"ground-truth labels must be one 8-bit channel, got shape "
                                 f"{array.shape} {array.dtype}")
     return np.ascontiguousarray(array)
-
-
-def typestore() -> Any:
-    from rosbags.typesys import Stores, get_typestore
-
-    return get_typestore(Stores.ROS2_HUMBLE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,8 +303,6 @@ class _Builder:
         T = ts.types
         self.Image = T[IMAGE_TYPE]
         self.Cloud = T[POINTCLOUD_TYPE]
-        self.Header = T["std_msgs/msg/Header"]
-        self.Time = T["builtin_interfaces/msg/Time"]
         PointField = T["sensor_msgs/msg/PointField"]
         self.fields = [PointField(name=name, offset=offset,
                                   datatype=POINTFIELD_DATATYPES[kind], count=1)
@@ -384,9 +310,8 @@ class _Builder:
         self.target_frame = target_frame
 
     def _header(self, header: Any, frame_id: str | None = None) -> Any:
-        return self.Header(stamp=self.Time(sec=int(header.stamp.sec),
-                                           nanosec=int(header.stamp.nanosec)),
-                           frame_id=str(header.frame_id) if frame_id is None else frame_id)
+        return make_header(self.ts, str(header.frame_id) if frame_id is None else frame_id,
+                           int(header.stamp.sec), int(header.stamp.nanosec))
 
     def image(self, header: Any, array: np.ndarray, encoding: str) -> bytes:
         a = np.ascontiguousarray(array)
@@ -394,7 +319,7 @@ class _Builder:
         step = w * (a.shape[2] if a.ndim == 3 else 1)
         msg = self.Image(header=self._header(header), height=h, width=w, encoding=encoding,
                          is_bigendian=0, step=step, data=a.reshape(-1).view(np.uint8))
-        return bytes(self.ts.serialize_cdr(msg, IMAGE_TYPE))
+        return serialize(self.ts, msg, IMAGE_TYPE)
 
     def cloud(self, header: Any, records: np.ndarray) -> bytes:
         n = int(len(records))
@@ -402,7 +327,7 @@ class _Builder:
         msg = self.Cloud(header=self._header(header, self.target_frame), height=1, width=n,
                          fields=self.fields, is_bigendian=False, point_step=POINT_STEP,
                          row_step=POINT_STEP * n, data=data, is_dense=True)
-        return bytes(self.ts.serialize_cdr(msg, POINTCLOUD_TYPE))
+        return serialize(self.ts, msg, POINTCLOUD_TYPE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,24 +396,6 @@ def _p95(values: list[float]) -> float:
     return float(np.percentile(values, 95)) if values else float("nan")
 
 
-def _prepare_output(out_path: Path, overwrite: bool) -> tuple[Path, Path]:
-    """(temporary folder next to OUT, the bag path inside it)."""
-    if out_path.exists() and not overwrite:
-        raise BagProcessingError(f"output {str(out_path)!r} exists; choose another path or "
-                                 "pass --overwrite")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".partial",
-                                dir=out_path.parent))
-    return tmp, tmp / out_path.name
-
-
-def _commit(bag: Path, out_path: Path, tmp: Path) -> None:
-    if out_path.exists():  # --overwrite: replace only now that the new bag is complete
-        old = tmp / ".replaced"
-        os.replace(out_path, old)
-    os.replace(bag, out_path)
-
-
 def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | str | None = None,
                 backend: str = "auto", image_topic: str | None = None,
                 camera_info_topic: str | None = None, odom_topic: str | None = None,
@@ -517,24 +424,12 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
         out_storage = storage or (in_storage if in_storage in STORAGES else "mcap")
         topics = select_topics(reader.connections, in_path, image_topic, camera_info_topic,
                                odom_topic, truth_topic, find_truth=export_frames is not None)
-        outputs = [topics.output("labels"), topics.output("spray_targets")] + \
-            ([topics.output("overlay")] if overlay else [])
-        existing = {c.topic for c in reader.connections}
-        clash = [t for t in outputs if t in existing]
-        if clash:
-            raise BagProcessingError(f"bag {str(in_path)!r} already has the output topic(s) "
-                                     f"{', '.join(clash)} (was it processed already?)")
+        outputs = _output_topics(reader.connections, in_path, topics, overlay)
         if segmenter is None:
-            if model_dir is None:
-                model_dir = Path(__file__).resolve().parents[1] / "models" / "default"
-            segmenter = Segmenter(Path(model_dir), backend)
-        tmp, bag = _prepare_output(out_path, overwrite)
-        try:
+            segmenter = _load_segmenter(model_dir, backend)
+        with atomic_output(out_path, overwrite) as bag:
             report = _run(reader, in_path, bag, out_storage, topics, outputs, segmenter,
                           overlay, settings, target_frame, export_frames, csv_path, progress)
-            _commit(bag, out_path, tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         reader.close()
     report.output = str(out_path)
@@ -542,144 +437,214 @@ def process_bag(in_path: Path | str, out_path: Path | str, *, model_dir: Path | 
     return report
 
 
+def _output_topics(connections: Any, in_path: Path, topics: Topics, overlay: bool) -> list[str]:
+    """``<base>/labels``, ``<base>/spray_targets`` (and ``<base>/overlay``); an error if the
+    input bag has one of them already."""
+    outputs = [topics.output("labels"), topics.output("spray_targets")] + \
+        ([topics.output("overlay")] if overlay else [])
+    existing = {c.topic for c in connections}
+    clash = [t for t in outputs if t in existing]
+    if clash:
+        raise BagProcessingError(f"bag {str(in_path)!r} already has the output topic(s) "
+                                 f"{', '.join(clash)} (was it processed already?)")
+    return outputs
+
+
+def _load_segmenter(model_dir: Path | str | None, backend: str) -> Segmenter:
+    if model_dir is None:
+        model_dir = Path(__file__).resolve().parents[1] / "models" / "default"
+    return Segmenter(Path(model_dir), backend)
+
+
 def _run(reader: Any, in_path: Path, bag: Path, out_storage: str, topics: Topics,
          outputs: list[str], segmenter: Any, overlay: bool, settings: SpraySettings,
          target_frame: str, export_frames: Path | str | None, csv_path: Path | str | None,
          progress: Callable[[int, int], None] | None) -> Report:
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
-    ts = typestore()
-    build = _Builder(ts, target_frame)
-    processor = FrameProcessor(segmenter, FrameSettings(spray=settings))
-    pipeline = processor.pipeline
-    report = Report(str(in_path), "", out_storage, topics,
-                    backend=str(getattr(getattr(segmenter, "backend", None), "name", "")))
-    exporter = _Exporter(Path(export_frames), topics.truth is not None) \
-        if export_frames is not None else None
-    times: dict[str, list[float]] = {s: [] for s in STAGES}
-    rows: list[list[Any]] = []
-    skipped: Counter[str] = Counter()
-    bad_odom = 0
+    """One pass over the input bag into the new bag ``bag``, then the statistics and the CSV."""
+    run = _Run(in_path, out_storage, topics, segmenter, settings, target_frame, export_frames)
     total = int(reader.message_count or 0)
-    plugin = StoragePlugin.MCAP if out_storage == "mcap" else StoragePlugin.SQLITE3
-
-    def skip(category: str, reason: str, stamp: int, t_ns: int) -> None:
-        skipped[category] += 1
-        report.skip_examples.setdefault(category, reason)
-        rows.append([_fmt_stamp(stamp), t_ns, f"skipped ({category}): {reason}"] + [""] * 9)
-
-    try:
-        writer_cm = Writer(bag, version=9, storage_plugin=plugin)
-    except Exception as exc:
-        raise BagProcessingError(f"cannot create the output bag {str(bag)!r}: {exc}") from None
-    with writer_cm as writer:
-        out_conns = {}
-        for c in reader.connections:
-            try:
-                out_conns[c.id] = writer.add_connection(
-                    c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest,
-                    serialization_format=c.ext.serialization_format,
-                    offered_qos_profiles=c.ext.offered_qos_profiles)
-            except Exception as exc:
-                raise BagProcessingError(f"bag {str(in_path)!r}: cannot copy connection "
-                                         f"{c.topic} ({c.msgtype}): {exc}") from None
-        c_labels = writer.add_connection(outputs[0], IMAGE_TYPE, typestore=ts)
-        c_cloud = writer.add_connection(outputs[1], POINTCLOUD_TYPE, typestore=ts)
-        c_overlay = writer.add_connection(outputs[2], IMAGE_TYPE, typestore=ts) \
-            if overlay else None
-
-        def write(conn: Any, t_ns: int, data: bytes) -> None:
-            writer.write(conn, t_ns, data)
-            report.messages_out += 1
-
+    with open_writer(bag, out_storage, run.ts) as writer:
+        out = _Outputs.open(writer, reader.connections, in_path, outputs, overlay)
         for conn, t_ns, raw in iter_messages(reader, in_path):
-            report.messages_in += 1
-            write(out_conns[conn.id], t_ns, raw)
-            topic = conn.topic
-            if topic == topics.camera_info:
-                try:
-                    info = ts.deserialize_cdr(raw, conn.msgtype)
-                    processor.set_camera_info(info.k, info.d, int(info.width), int(info.height),
-                                              str(info.distortion_model))
-                except InvalidFrameError:
-                    pass  # counted in pipeline.counters["bad_camera_info"]
-                except Exception:
-                    pipeline.counters["bad_camera_info"] += 1
-            elif topic == topics.odom:
-                try:
-                    odo = ts.deserialize_cdr(raw, conn.msgtype)
-                    st = odo.header.stamp
-                    if not processor.update_odometry(stamp_seconds(st.sec * 1_000_000_000
-                                                                   + st.nanosec),
-                                                     odo.twist.twist.linear.x,
-                                                     odo.twist.twist.linear.y):
-                        bad_odom += 1
-                except Exception:
-                    bad_odom += 1
-            elif exporter is not None and topic == topics.truth:
-                try:
-                    msg = ts.deserialize_cdr(raw, conn.msgtype)
-                    st = msg.header.stamp
-                    exporter.add_truth(st.sec * 1_000_000_000 + st.nanosec,
-                                       decode_truth(msg, conn.msgtype))
-                except Exception:
-                    pass  # its frame is then not exported (counted as unmatched)
-            elif topic == topics.image:
-                report.frames += 1
-                stamp_ns = header_stamp_ns(raw)
-                if stamp_ns is None:
-                    stamp_ns = t_ns
-                t0 = time.perf_counter()
-                try:
-                    msg = ts.deserialize_cdr(raw, conn.msgtype)
-                except Exception as exc:
-                    skip("deserialize", f"{type(exc).__name__}: {exc}", stamp_ns, t_ns)
-                    continue
-                try:
-                    frame = decode_message(msg, conn.msgtype == COMPRESSED_TYPE, started=t0)
-                except InvalidFrameError as exc:
-                    skip("decode", str(exc), stamp_ns, t_ns)
-                    continue
-                try:
-                    result = processor.process(frame, want_confidence=False)
-                except InvalidFrameError as exc:
-                    skip("segment", str(exc), stamp_ns, t_ns)
-                    continue
-                records = result.targets
-                write(c_labels, t_ns, build.image(msg.header, result.labels, "mono8"))
-                write(c_cloud, t_ns, build.cloud(msg.header, records))
-                if c_overlay is not None:
-                    bgr = overlay_bgr8(frame.array, frame.order, result.labels)
-                    write(c_overlay, t_ns, build.image(msg.header, bgr, "bgr8"))
-                if exporter is not None:
-                    exporter.add_image(stamp_ns, to_rgb8(frame.array, frame.order))
-                tm = result.timings
-                stage = {"decode_ms": tm.decode_ms, "preprocess_ms": tm.preprocess_ms,
-                         "infer_ms": tm.infer_ms, "postprocess_ms": tm.postprocess_ms,
-                         "targets_ms": tm.targets_ms}
-                for k, v in stage.items():
-                    times[k].append(v)
-                report.processed += 1
-                report.targets += len(records)
-                cov = result.coverage
-                rows.append([_fmt_stamp(stamp_ns), t_ns, "ok", f"{cov.get('soil', 0):.6f}",
-                             f"{cov.get('crop', 0):.6f}", f"{cov.get('weed', 0):.6f}",
-                             len(records)] + [f"{stage[k]:.3f}" for k in STAGES])
-            if progress is not None:
-                progress(report.messages_in, total)
-    if exporter is not None:
-        exporter.finish()
-        report.exported_images = exporter.written_images
-        report.exported_labels = exporter.written_labels
-        report.export_unmatched = exporter.unmatched
-    report.skipped = dict(skipped)
-    report.stages = {k: {"mean": float(np.mean(v)) if v else math.nan, "p95": _p95(v)}
-                     for k, v in times.items()}
-    report.counters = dict(pipeline.counters, bad_odometry=bad_odom)
+            if run.handle(out, conn, t_ns, raw) and progress is not None:
+                progress(run.report.messages_in, total)
+    run.report.messages_out = writer.messages
+    run.finish()
     if csv_path is not None:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        w.writerows(rows)
-        write_bytes_atomic(csv_path, buf.getvalue().encode())
-    return report
+        _write_csv(csv_path, run.rows)
+    return run.report
+
+
+@dataclass
+class _Outputs:
+    """The new bag: its writer, the copies of the input connections (by input connection id)
+    and the connections of the outputs (``overlay`` None without ``--overlay``)."""
+
+    writer: BagWriter
+    copies: dict[int, Any]
+    labels: Any
+    cloud: Any
+    overlay: Any
+
+    @classmethod
+    def open(cls, writer: BagWriter, connections: Any, in_path: Path, outputs: list[str],
+             overlay: bool) -> _Outputs:
+        copies = writer.copy_connections(connections, in_path)
+        labels = writer.add_connection(outputs[0], IMAGE_TYPE)
+        cloud = writer.add_connection(outputs[1], POINTCLOUD_TYPE)
+        over = writer.add_connection(outputs[2], IMAGE_TYPE) if overlay else None
+        return cls(writer, copies, labels, cloud, over)
+
+
+class _Run:
+    """The state of one pass: the frame processor fed with camera_info and odometry, the image
+    frames processed into output messages, the ground truth for the export, the CSV rows and
+    the statistics of the report."""
+
+    def __init__(self, in_path: Path, out_storage: str, topics: Topics, segmenter: Any,
+                 settings: SpraySettings, target_frame: str,
+                 export_frames: Path | str | None) -> None:
+        self.ts = typestore()
+        self.build = _Builder(self.ts, target_frame)
+        self.processor = FrameProcessor(segmenter, FrameSettings(spray=settings))
+        self.topics = topics
+        self.report = Report(str(in_path), "", out_storage, topics,
+                             backend=str(getattr(getattr(segmenter, "backend", None), "name",
+                                                 "")))
+        self.exporter = _Exporter(Path(export_frames), topics.truth is not None) \
+            if export_frames is not None else None
+        self.times: dict[str, list[float]] = {s: [] for s in STAGES}
+        self.rows: list[list[Any]] = []
+        self.skipped: Counter[str] = Counter()
+        self.bad_odom = 0
+
+    def handle(self, out: _Outputs, conn: Any, t_ns: int, raw: bytes) -> bool:
+        """Copy one input message into the new bag and use it. False for an image frame that
+        was skipped: the caller reports progress only for the other messages."""
+        self.report.messages_in += 1
+        out.writer.write(out.copies[conn.id], t_ns, raw)
+        topic = conn.topic
+        if topic == self.topics.camera_info:
+            self._camera_info(raw, conn.msgtype)
+        elif topic == self.topics.odom:
+            self._odometry(raw, conn.msgtype)
+        elif self.exporter is not None and topic == self.topics.truth:
+            self._truth(self.exporter, raw, conn.msgtype)
+        elif topic == self.topics.image:
+            return self._image(out, raw, conn.msgtype, t_ns)
+        return True
+
+    def _camera_info(self, raw: bytes, msgtype: str) -> None:
+        try:
+            info = self.ts.deserialize_cdr(raw, msgtype)
+            self.processor.set_camera_info(info.k, info.d, int(info.width), int(info.height),
+                                           str(info.distortion_model))
+        except InvalidFrameError:
+            pass  # counted in pipeline.counters["bad_camera_info"]
+        except Exception:
+            self.processor.pipeline.counters["bad_camera_info"] += 1
+
+    def _odometry(self, raw: bytes, msgtype: str) -> None:
+        try:
+            odo = self.ts.deserialize_cdr(raw, msgtype)
+            if not self.processor.update_odometry(stamp_seconds(message_stamp_ns(odo.header)),
+                                                  odo.twist.twist.linear.x,
+                                                  odo.twist.twist.linear.y):
+                self.bad_odom += 1
+        except Exception:
+            self.bad_odom += 1
+
+    def _truth(self, exporter: _Exporter, raw: bytes, msgtype: str) -> None:
+        try:
+            msg = self.ts.deserialize_cdr(raw, msgtype)
+            exporter.add_truth(message_stamp_ns(msg.header), decode_truth(msg, msgtype))
+        except Exception:
+            pass  # its frame is then not exported (counted as unmatched)
+
+    def _image(self, out: _Outputs, raw: bytes, msgtype: str, t_ns: int) -> bool:
+        self.report.frames += 1
+        stamp_ns = header_stamp_ns(raw)
+        if stamp_ns is None:
+            stamp_ns = t_ns
+        processed = self._process(raw, msgtype, stamp_ns, t_ns)
+        if processed is None:
+            return False
+        msg, frame, result = processed
+        self._write_outputs(out, t_ns, msg.header, frame, result)
+        if self.exporter is not None:
+            self.exporter.add_image(stamp_ns, to_rgb8(frame.array, frame.order))
+        self._count(stamp_ns, t_ns, result)
+        return True
+
+    def _process(self, raw: bytes, msgtype: str, stamp_ns: int, t_ns: int
+                 ) -> tuple[Any, Frame, FrameResult] | None:
+        """(message, frame, result) of one image message, or None when it was skipped."""
+        t0 = time.perf_counter()
+        try:
+            msg = self.ts.deserialize_cdr(raw, msgtype)
+        except Exception as exc:
+            self._skip("deserialize", f"{type(exc).__name__}: {exc}", stamp_ns, t_ns)
+            return None
+        try:
+            frame = decode_message(msg, msgtype == COMPRESSED_TYPE, started=t0)
+        except InvalidFrameError as exc:
+            self._skip("decode", str(exc), stamp_ns, t_ns)
+            return None
+        try:
+            result = self.processor.process(frame, want_confidence=False)
+        except InvalidFrameError as exc:
+            self._skip("segment", str(exc), stamp_ns, t_ns)
+            return None
+        return msg, frame, result
+
+    def _skip(self, category: str, reason: str, stamp_ns: int, t_ns: int) -> None:
+        self.skipped[category] += 1
+        self.report.skip_examples.setdefault(category, reason)
+        self.rows.append([_fmt_stamp(stamp_ns), t_ns, f"skipped ({category}): {reason}"]
+                         + [""] * 9)
+
+    def _write_outputs(self, out: _Outputs, t_ns: int, header: Any, frame: Frame,
+                       result: FrameResult) -> None:
+        """labels, spray_targets (and overlay) at the image's bag time, with its header."""
+        out.writer.write(out.labels, t_ns, self.build.image(header, result.labels, "mono8"))
+        out.writer.write(out.cloud, t_ns, self.build.cloud(header, result.targets))
+        if out.overlay is not None:
+            bgr = overlay_bgr8(frame.array, frame.order, result.labels)
+            out.writer.write(out.overlay, t_ns, self.build.image(header, bgr, "bgr8"))
+
+    def _count(self, stamp_ns: int, t_ns: int, result: FrameResult) -> None:
+        """Stage timings, totals and the CSV row of a processed frame."""
+        tm = result.timings
+        stage = {"decode_ms": tm.decode_ms, "preprocess_ms": tm.preprocess_ms,
+                 "infer_ms": tm.infer_ms, "postprocess_ms": tm.postprocess_ms,
+                 "targets_ms": tm.targets_ms}
+        for k, v in stage.items():
+            self.times[k].append(v)
+        n_targets = len(result.targets)
+        self.report.processed += 1
+        self.report.targets += n_targets
+        cov = result.coverage
+        self.rows.append([_fmt_stamp(stamp_ns), t_ns, "ok", f"{cov.get('soil', 0):.6f}",
+                          f"{cov.get('crop', 0):.6f}", f"{cov.get('weed', 0):.6f}",
+                          n_targets] + [f"{stage[k]:.3f}" for k in STAGES])
+
+    def finish(self) -> None:
+        """The export's last frames and the statistics into the report."""
+        report = self.report
+        if self.exporter is not None:
+            self.exporter.finish()
+            report.exported_images = self.exporter.written_images
+            report.exported_labels = self.exporter.written_labels
+            report.export_unmatched = self.exporter.unmatched
+        report.skipped = dict(self.skipped)
+        report.stages = {k: {"mean": float(np.mean(v)) if v else math.nan, "p95": _p95(v)}
+                         for k, v in self.times.items()}
+        report.counters = dict(self.processor.pipeline.counters, bad_odometry=self.bad_odom)
+
+
+def _write_csv(csv_path: Path | str, rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    w.writerows(rows)
+    write_bytes_atomic(csv_path, buf.getvalue().encode())

@@ -56,6 +56,7 @@ import yaml
 
 from crop_weed_seg.classes import CROP, IGNORE_INDEX, NUM_CLASSES, SOIL, WEED
 from crop_weed_seg.data import colour_masks, cvat, labelme, supervisely
+from crop_weed_seg.data.bag_dataset import open_bag_dataset
 from crop_weed_seg.data.class_map import ClassMap, find_class_map
 from crop_weed_seg.data.description import is_description, load_description
 from crop_weed_seg.data.sample import Sample, visible_files
@@ -442,8 +443,6 @@ def open_dataset(root: Path | str, layout: str = "auto", split: str | None = Non
     if layout == "bag" or (layout == "auto" and is_bag(root)):
         if split is not None:
             raise ConfigError(f"{root}: a bag has no splits; leave out --split")
-        from crop_weed_seg.data.bag_dataset import open_bag_dataset  # imports rosbags lazily
-
         return open_bag_dataset(root)  # type: ignore[return-value]  # same interface
     if layout != "auto" and layout not in LAYOUTS:
         raise ConfigError(f"unknown dataset layout {layout!r}; valid: auto, bag, "

@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 
+from crop_weed_seg.data.corruptions import ROBUSTNESS_CONDITIONS
 from crop_weed_seg.data.datasets import SegmentationDataset
 from crop_weed_seg.data.metrics import ConfusionAccumulator, SegmentationScores
 from crop_weed_seg.perception.predictor import Predictor  # noqa: F401  (re-exported)
@@ -42,8 +43,6 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], dataset: Segmentatio
     """Scores on the clean images and under each of
     :data:`~crop_weed_seg.data.corruptions.ROBUSTNESS_CONDITIONS` (colour temperature,
     exposure, JPEG, motion blur), keyed ``clean`` then by condition name."""
-    from crop_weed_seg.data.corruptions import ROBUSTNESS_CONDITIONS
-
     results = {"clean": evaluate(predict, dataset, progress=progress, description="clean")}
     for name, transform in ROBUSTNESS_CONDITIONS.items():
         results[name] = evaluate(predict, dataset, progress=progress, description=name,

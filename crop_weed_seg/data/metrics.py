@@ -15,6 +15,7 @@ from crop_weed_seg.classes import (
     VEGETATION,
     WEED,
 )
+from crop_weed_seg.errors import DatasetError
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray,
@@ -30,7 +31,8 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray,
     keep = t != IGNORE_INDEX
     t, p = t[keep], p[keep]
     if t.size and (t.max() >= num_classes or t.min() < 0):
-        raise ValueError(f"truth holds class ids outside 0..{num_classes - 1} (besides 255)")
+        raise DatasetError(f"truth labels hold class ids outside 0..{num_classes - 1} "
+                           "(besides 255)")
     if p.size and (p.max() >= num_classes or p.min() < 0):
         raise ValueError(f"prediction holds class ids outside 0..{num_classes - 1}")
     return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(

@@ -17,6 +17,7 @@ import yaml
 
 from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import ModelContractError
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.model.preprocess import InputSpec
 
 CONTRACT_FILE = "model.yaml"
@@ -187,8 +188,6 @@ def check_onnx_against_contract(contract: ModelContract) -> None:
 
 def write_model_yaml(folder: Path, document: dict[str, Any]) -> Path:
     """Write ``model.yaml`` atomically (keys in the given order)."""
-    from crop_weed_seg.image_files import write_bytes_atomic
-
     text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100)
     path = folder / CONTRACT_FILE
     write_bytes_atomic(path, text.encode())

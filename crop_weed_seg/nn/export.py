@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from crop_weed_seg.classes import CLASS_NAMES
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.model.contract import META_CLASSES, META_INPUT_SIZE, META_MODEL_NAME
 from crop_weed_seg.nn.network import LabelsAndConfidence
 
@@ -59,8 +60,6 @@ def export_onnx(net: torch.nn.Module, path: Path, input_size: tuple[int, int],
         prop.key, prop.value = key, value
     model.producer_name = "crop_weed_seg"
     onnx.checker.check_model(model)
-    from crop_weed_seg.image_files import write_bytes_atomic
-
     write_bytes_atomic(path, model.SerializeToString())
     return path
 

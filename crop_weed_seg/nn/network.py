@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crop_weed_seg.classes import NUM_CLASSES
+from crop_weed_seg.errors import ModelContractError
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class NetworkConfig:
                  if k in data}
         cfg = NetworkConfig(**known)  # type: ignore[arg-type]
         if cfg.name != "cwnet":
-            raise ValueError(f"unknown architecture {cfg.name!r}; valid: cwnet")
+            raise ModelContractError(f"model.yaml architecture: unknown architecture "
+                                     f"{cfg.name!r}; valid: cwnet")
         return cfg
 
 

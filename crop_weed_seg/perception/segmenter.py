@@ -32,6 +32,7 @@ from crop_weed_seg.model.preprocess import (
     resize_to_input,
     to_tensor,
 )
+from crop_weed_seg.perception.classical import ClassicalSegmenter, ExgOtsuVegetation
 from crop_weed_seg.perception.image_conversion import normalize_layout
 from crop_weed_seg.perception.predictor import Predictor
 
@@ -164,11 +165,7 @@ def load_predictor(model: str | Path, backend: str = "auto",
     """``classical`` → the ExG/row baseline; ``exg-otsu`` → plain ExG + Otsu vegetation (every
     plant pixel crop); anything else → a model folder on a backend."""
     if str(model) == CLASSICAL:
-        from crop_weed_seg.perception.classical import ClassicalSegmenter
-
         return ClassicalSegmenter()
     if str(model) == EXG_OTSU:
-        from crop_weed_seg.perception.classical import ExgOtsuVegetation
-
         return ExgOtsuVegetation()
     return Segmenter(Path(model), backend, options)

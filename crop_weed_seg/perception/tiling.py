@@ -36,7 +36,12 @@ from crop_weed_seg.backends import BackendOptions
 from crop_weed_seg.classes import CLASS_NAMES
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.perception.predictor import Predictor
-from crop_weed_seg.perception.segmenter import SegmentationResult, Segmenter, Timings
+from crop_weed_seg.perception.segmenter import (
+    SegmentationResult,
+    Segmenter,
+    Timings,
+    load_predictor,
+)
 
 #: Each tile covers this many model inputs per side (each is downscaled by this factor).
 #: docs/TILING.md has the measurements behind the value (Peanut photos upsampled 3x, shipped
@@ -290,8 +295,6 @@ def tiled_predictor(model: str | Path, backend: str = "auto",
                     tile_scale: float | None = None) -> Predictor:
     """What ``eval`` and ``predict`` score with: a model folder → a :class:`TiledSegmenter`
     (``tiles`` auto/off/RxC); ``classical`` → the classical baseline (never tiled)."""
-    from crop_weed_seg.perception.segmenter import load_predictor
-
     spec = parse_tiles(tiles)
     if tile_scale is not None and not tile_scale > 0:
         raise ConfigError(f"--tile-scale must be > 0, got {tile_scale}")

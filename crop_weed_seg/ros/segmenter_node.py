@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+import rclpy.utilities
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
@@ -260,7 +261,7 @@ class SegmenterNode(ManagedNode):
                 self.stats.frame_rejected(str(exc))
                 self.get_logger().warning(f"frame skipped: {exc}", throttle_duration_sec=2.0)
             except Exception as exc:  # noqa: BLE001 — one bad frame must not stop the node
-                if self._slot.closed or not rclpy.ok(context=self.context):
+                if self._slot.closed or not rclpy.utilities.ok(context=self.context):
                     return
                 reason = f"{type(exc).__name__}: {exc}"
                 self.stats.frame_failed(reason)

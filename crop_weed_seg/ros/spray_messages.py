@@ -17,6 +17,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from crop_weed_seg.classes import PALETTE_RGB
+from crop_weed_seg.errors import InvalidFrameError
 from crop_weed_seg.spray.geometry import Boom
 from crop_weed_seg.spray.records import (
     POINT_FIELDS,
@@ -51,26 +52,27 @@ def records_from_cloud(msg: PointCloud2,
                        required: tuple[str, ...] = ("x", "y", "size_x", "size_y", "class_id",
                                                     "lane")) -> np.ndarray:
     """Typed target records from a ``spray_targets`` cloud, reading fields by name; fields the
-    producer did not send keep their empty value. ValueError naming the problem when the cloud
-    is unusable (big-endian, unknown datatypes, fields outside the point, wrong data length, a
-    ``required`` field missing)."""
+    producer did not send keep their empty value. InvalidFrameError naming the problem when the
+    cloud is unusable (big-endian, unknown datatypes, fields outside the point, wrong data length,
+    a ``required`` field missing)."""
     if msg.is_bigendian:
-        raise ValueError("big-endian spray_targets clouds are not supported")
+        raise InvalidFrameError("big-endian spray_targets clouds are not supported")
     fields: dict[str, tuple[int, str]] = {}
     for f in msg.fields:
         kind = POINTFIELD_NUMPY.get(f.datatype)
         if kind is None:
-            raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
+            raise InvalidFrameError(f"field {f.name!r} has unknown datatype {f.datatype}")
         if f.offset + np.dtype(kind).itemsize > msg.point_step:
-            raise ValueError(f"field {f.name!r} lies outside the {msg.point_step}-byte point")
+            raise InvalidFrameError(f"field {f.name!r} lies outside the {msg.point_step}-byte "
+                                    "point")
         fields[f.name] = (f.offset, kind)
     missing = set(required) - set(fields)
     if missing:
-        raise ValueError(f"cloud lacks the fields {', '.join(sorted(missing))}")
+        raise InvalidFrameError(f"cloud lacks the fields {', '.join(sorted(missing))}")
     points = msg.width * msg.height
     if len(msg.data) != points * msg.point_step:
-        raise ValueError(f"cloud data of {len(msg.data)} bytes does not hold {points} points "
-                         f"of {msg.point_step} bytes")
+        raise InvalidFrameError(f"cloud data of {len(msg.data)} bytes does not hold {points} "
+                                f"points of {msg.point_step} bytes")
     if points == 0:
         return records_from_bytes(b"", max(msg.point_step, 1), fields)
     return records_from_bytes(memoryview(msg.data), msg.point_step, fields)

@@ -42,7 +42,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
 
-from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 from crop_weed_seg.parameters.planner import NODE_NAME, PARAMETERS, build
 from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.parameters import descriptor, format_value
@@ -97,7 +97,6 @@ class SprayPlannerNode(ManagedNode):
         self._last_targets_steady: float | None = None
         self._last_publish_steady = -math.inf
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._after_set_parameters)
 
         self.pub_states = self.create_publisher(
             JointState, "nozzle_states",
@@ -133,17 +132,16 @@ class SprayPlannerNode(ManagedNode):
                                   and not isinstance(p.value, str) else p.value)
                          for p in params if p.name in proposed})
         try:
-            build(proposed)
+            boom, config = build(proposed)
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        return SetParametersResult(successful=True)
-
-    def _after_set_parameters(self, params: list[Any]) -> None:
-        self._values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
-        boom, config = build(self._values)
+        # This callback is the last check before rclpy stores the values, and Humble's rclpy
+        # has no post-set callback: the accepted values take effect here.
+        self._values = proposed
         with self._lock:
             self.planner.reconfigure(boom, config)
             self._names = joint_names(boom.nozzle_count)
+        return SetParametersResult(successful=True)
 
     @property
     def target_frame(self) -> str:
@@ -163,7 +161,7 @@ class SprayPlannerNode(ManagedNode):
             return
         try:
             records = records_from_cloud(msg)
-        except ValueError as exc:
+        except InvalidFrameError as exc:
             self.counters["bad_clouds"] += 1
             self.get_logger().warning(f"spray_targets ignored: {exc}", throttle_duration_sec=2.0)
             return

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from crop_weed_seg.errors import InvalidFrameError
+
 #: (name, numpy type, offset, meaning) — the contract of DESIGN.md §4.
 POINT_FIELDS: tuple[tuple[str, str, int, str], ...] = (
     ("x", "<f4", 0, "target centroid in target_frame [m]"),
@@ -61,7 +63,7 @@ def records_from_bytes(data: bytes | bytearray | memoryview, point_step: int = P
     producer laid them out differently; missing fields keep their empty value."""
     raw = np.frombuffer(bytes(data), np.uint8)
     if point_step <= 0 or raw.size % point_step:
-        raise ValueError(f"cloud data of {raw.size} bytes is not a whole number of "
+        raise InvalidFrameError(f"cloud data of {raw.size} bytes is not a whole number of "
                          f"{point_step}-byte points")
     n = raw.size // point_step
     if fields is None and point_step == POINT_STEP:

@@ -1,1 +1,2 @@
-"""Command line: ``crop-weed-seg <subcommand>`` (synth, train, eval, export, info, predict)."""
+"""Command line: ``crop-weed-seg <subcommand>`` (``cli.py``, one ``<name>_cmd.py`` per
+subcommand), and the developer tools."""

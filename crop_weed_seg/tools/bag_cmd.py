@@ -11,12 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from crop_weed_seg.bags.processing import process_bag
+from crop_weed_seg.image_files import write_bytes_atomic
+
+HELP = "process a rosbag2 offline: labels and spray targets into a new bag"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "bag", help="process a rosbag2 offline: labels and spray targets into a new bag")
+    p: argparse.ArgumentParser = subparsers.add_parser("bag", help=HELP)
     p.add_argument("input", type=Path, metavar="IN", help="rosbag2 folder or .mcap/.db3 file")
     p.add_argument("output", type=Path, metavar="OUT", help="output bag folder (must not exist "
                    "unless --overwrite)")
@@ -47,8 +50,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crop_weed_seg.bags.processing import process_bag
-
     bar = None
     progress = None
     if not args.quiet:
@@ -74,7 +75,5 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(report.summary())
     if args.json:
-        from crop_weed_seg.image_files import write_bytes_atomic
-
         write_bytes_atomic(args.json, (json.dumps(report.to_json(), indent=2) + "\n").encode())
     return 0 if report.processed or not report.frames else 1

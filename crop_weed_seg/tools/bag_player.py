@@ -54,9 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+import rclpy.utilities
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from crop_weed_seg.bags.rosbag_io import open_reader
 from crop_weed_seg.errors import BagError, ConfigError, CropWeedSegError
 
 #: Default /clock publishing frequency while waiting between messages [Hz].
@@ -162,7 +164,6 @@ class _Topic:
 def open_bag(path: str | Path) -> Any:
     """An open ``rosbags.rosbag2.Reader``, or one BagError saying why the path is not a rosbag2
     (or why it cannot be read here)."""
-    from crop_weed_seg.bags.processing import open_reader
     return open_reader(path)
 
 
@@ -605,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        rclpy.try_shutdown()
+        rclpy.utilities.try_shutdown()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,11 @@ from crop_weed_seg.backends.engine_cache import (
     default_cache_dir,
     parse_shapes,
 )
+from crop_weed_seg.backends.tensorrt_backend import build_engine  # imports TensorRT lazily
 from crop_weed_seg.errors import ConfigError, CropWeedSegError
+from crop_weed_seg.model.contract import load_model_contract
+
+HELP = "build a model's TensorRT engine into the engine cache"
 
 NO_TENSORRT = ("TensorRT is not installed here: build engines on the target device (JetPack "
                "ships TensorRT for the system Python; use a venv with --system-site-packages), "
@@ -33,7 +37,7 @@ NO_TENSORRT = ("TensorRT is not installed here: build engines on the target devi
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "build-engine", help="build a model's TensorRT engine into the engine cache",
+        "build-engine", help=HELP,
         description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("--model", type=Path, default=None,
                    help="model folder (model.yaml + ONNX); required unless --list")
@@ -99,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
             return _fail("--model is required (or --list to show the cache)")
         if args.workspace_mb < 1:
             raise ConfigError(f"--workspace-mb must be ≥ 1, got {args.workspace_mb}")
-        from crop_weed_seg.model.contract import load_model_contract
-
         contract = load_model_contract(args.model)
         shapes = parse_shapes(args.shapes) if args.shapes else None
         settings = EngineSettings.for_model(contract.input.size, contract.dynamic_size,
@@ -117,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         cache = EngineCache(cache_dir, force_rebuild=args.force)
-        from crop_weed_seg.backends.tensorrt_backend import build_engine
-
         key, status = build_engine(contract, settings, cache, progress=print)
     except CropWeedSegError as exc:
         return _fail(str(exc))

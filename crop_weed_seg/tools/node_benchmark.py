@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+import rclpy.utilities
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -125,7 +126,7 @@ def run(width: int, height: int, rate: float, duration: float, warmup: float,
             executor.spin_once(timeout_sec=0.05)
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.utilities.try_shutdown()
         node_proc.send_signal(signal.SIGINT)
         node_proc.wait(20)
 

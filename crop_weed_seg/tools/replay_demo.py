@@ -28,6 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from crop_weed_seg.errors import CropWeedSegError
+from crop_weed_seg.image_files import write_bytes_atomic
+from crop_weed_seg.perception.image_conversion import image_to_array
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BAG = REPO / "test" / "fixtures" / "sample_bag"
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -72,8 +76,6 @@ class Collector:
     def on_overlay(self, msg: Any) -> None:
         import cv2
 
-        from crop_weed_seg.image_files import write_bytes_atomic
-        from crop_weed_seg.perception.image_conversion import image_to_array
         second = msg.header.stamp.sec
         if len(self.overlays_written) >= self.max_overlays or second == self.last_overlay_s:
             return
@@ -125,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PROFILE))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
+    import rclpy.utilities
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from crop_weed_seg.errors import CropWeedSegError
+    # With the ROS imports above (bag_player imports rclpy at module level), after the DDS
+    # environment is set.
     from crop_weed_seg.tools.bag_player import BagPlayer
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             player.stop()
             player.close()
         node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.utilities.try_shutdown()
         if node_proc.poll() is None:
             node_proc.send_signal(signal.SIGINT)
             try:

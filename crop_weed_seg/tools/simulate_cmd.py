@@ -13,10 +13,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.perception.segmenter import Segmenter
+from crop_weed_seg.sim import (
+    FieldConfig,
+    SimCamera,
+    generate_field,
+    latency_budget,
+    sweep,
+    write_bag,
+)
+from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+from crop_weed_seg.spray.planner import PlannerConfig
+
+HELP = "simulated drive: weed/crop hit rates, double sprays, sprayed area"
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "simulate", help="simulated drive: weed/crop hit rates, double sprays, sprayed area")
+    p: argparse.ArgumentParser = subparsers.add_parser("simulate", help=HELP)
     p.add_argument("--out", type=Path, required=True, help="output folder (results.json, bag)")
     p.add_argument("--length-m", type=float, default=30.0, help="field strip length [m]")
     p.add_argument("--width-m", type=float, default=1.0, help="field strip width [m]")
@@ -141,18 +155,6 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crop_weed_seg.errors import ConfigError
-    from crop_weed_seg.sim import (
-        FieldConfig,
-        SimCamera,
-        generate_field,
-        latency_budget,
-        sweep,
-        write_bag,
-    )
-    from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
-    from crop_weed_seg.spray.planner import PlannerConfig
-
     speeds = args.speed or [0.5, 1.0, 2.0, 3.0]
     rates = args.fps or [10.0, 15.0, 30.0]
     latencies = sorted(args.latency_ms or [0.0, 100.0, 200.0, 300.0, 400.0])
@@ -177,8 +179,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     segmenter = None
     if args.model != "truth":
-        from crop_weed_seg.perception.segmenter import Segmenter
-
         segmenter = Segmenter(Path(args.model), args.backend)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"field {fld.length_m:.1f} x {fld.width_m:.2f} m: {fld.meta['crops']} crops, "

@@ -13,6 +13,7 @@ import yaml
 from crop_weed_seg.classes import CLASS_NAMES, PALETTE_RGB
 from crop_weed_seg.data.metrics import SegmentationScores
 from crop_weed_seg.data.plots import plot_confusion, plot_training_curves
+from crop_weed_seg.errors import ModelContractError
 from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.model.contract import (
     CONTRACT_FILE,
@@ -60,7 +61,9 @@ def write_model_folder(folder: Path, name: str, net: CWNet, net_cfg: NetworkConf
     onnx_path = export_onnx(net, folder / ONNX_FILE, spec.size, name)
     parity = onnx_parity(net, onnx_path, PARITY_SIZES)
     if parity < 0.999:
-        raise RuntimeError(f"{onnx_path}: ONNX/PyTorch argmax agreement {parity:.5f} < 0.999")
+        raise ModelContractError(f"{onnx_path}: ONNX/PyTorch argmax agreement {parity:.5f} "
+                                 "< 0.999 (the exported graph does not compute what the "
+                                 "weights do)")
     save_weights(net, folder / WEIGHTS_FILE)
     _plot_confusions(folder, name, metrics)
     if history:

@@ -24,8 +24,12 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from crop_weed_seg.data.metrics import ConfusionAccumulator
+from crop_weed_seg.errors import DatasetError, ModelContractError
+from crop_weed_seg.image_files import read_rgb
 from crop_weed_seg.model.contract import ModelContract
 from crop_weed_seg.model.preprocess import fit_to_input, to_tensor
+from crop_weed_seg.synthetic import PRESETS, generate_sample
 
 #: Ops whose inputs get Q/DQ in the INT8 model. The convolutions carry the compute; the
 #: vegetation-index arithmetic at the input and the softmax/argmax head stay in float.
@@ -64,20 +68,20 @@ def preprocess_frame(rgb: np.ndarray, contract: ModelContract) -> np.ndarray:
 def image_files(folder: Path) -> list[Path]:
     """Images of a folder (or of its ``images/`` subfolder, the dataset layout), sorted."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder of calibration images")
     if (folder / "images").is_dir():
         folder = folder / "images"
     exts = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and
                    not p.name.startswith("."))
     if not files:
-        raise FileNotFoundError(f"{folder}: no images found for calibration")
+        raise DatasetError(f"{folder}: no images found for calibration")
     return files
 
 
 def tensors_from_folder(folder: Path, contract: ModelContract, limit: int | None = None
                         ) -> list[np.ndarray]:
-    from crop_weed_seg.image_files import read_rgb
-
     files = image_files(folder)[:limit] if limit else image_files(folder)
     return [preprocess_frame(read_rgb(p), contract) for p in files]
 
@@ -91,8 +95,6 @@ def synthetic_samples(contract: ModelContract, count: int, preset: str = "heldou
     (``crop-weed-seg synth --preset heldout --seed 3``).
     """
     import cv2
-
-    from crop_weed_seg.synthetic import PRESETS, generate_sample
 
     h, w = contract.input.size
     for index in range(start, start + count):
@@ -120,8 +122,6 @@ def run_model(session: Any, contract: ModelContract, tensor: np.ndarray
 def compare(reference: Path | str, candidate: Path | str, contract: ModelContract,
             samples: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray]]) -> Comparison:
     """Run both models on every sample (a tensor, or (tensor, truth labels)) and compare."""
-    from crop_weed_seg.data.metrics import ConfusionAccumulator
-
     ref_s, cand_s = _session(reference), _session(candidate)
     n = contract.num_classes
     acc_ref, acc_cand = ConfusionAccumulator(n), ConfusionAccumulator(n)
@@ -132,8 +132,8 @@ def compare(reference: Path | str, candidate: Path | str, contract: ModelContrac
         ref_labels, ref_conf = run_model(ref_s, contract, tensor)
         labels, conf = run_model(cand_s, contract, tensor)
         if labels.dtype != np.int32 or conf.dtype != np.float32:
-            raise TypeError(f"{candidate}: outputs are {labels.dtype}/{conf.dtype}, the "
-                            "contract needs int32 labels and float32 confidence")
+            raise ModelContractError(f"{candidate}: outputs are {labels.dtype}/{conf.dtype}, "
+                                     "the contract needs int32 labels and float32 confidence")
         equal = int((labels == ref_labels).sum())
         same, total, images = same + equal, total + labels.size, images + 1
         worst = min(worst, equal / labels.size)
@@ -188,7 +188,7 @@ def quantize_int8(src: Path | str, dst: Path | str, contract: ModelContract,
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibration:
-        raise ValueError("INT8 calibration needs at least one image")
+        raise DatasetError("INT8 calibration needs at least one image")
     dst = Path(dst)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"

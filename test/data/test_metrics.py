@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.data.metrics import ConfusionAccumulator, confusion_matrix, scores_from_confusion
+from crop_weed_seg.errors import DatasetError
 
 
 def test_confusion_matrix_counts_pairs_and_skips_ignore() -> None:
@@ -47,6 +48,11 @@ def test_accumulator_adds_images_and_json_has_the_documented_keys() -> None:
 def test_out_of_range_prediction_is_an_error() -> None:
     with pytest.raises(ValueError, match="prediction holds class ids outside"):
         confusion_matrix(np.zeros(3, np.uint8), np.array([0, 1, 7], np.uint8))
+
+
+def test_out_of_range_truth_is_a_dataset_error() -> None:
+    with pytest.raises(DatasetError, match=r"truth labels hold class ids outside 0\.\.2"):
+        confusion_matrix(np.array([0, 1, 7], np.uint8), np.zeros(3, np.uint8))
 
 
 def test_evaluate_adds_up_a_hand_made_dataset(tmp_path) -> None:  # type: ignore[no-untyped-def]

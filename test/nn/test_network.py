@@ -33,6 +33,12 @@ def test_default_network_is_small_and_width_scales_it() -> None:
     assert 50_000 < n1 <= 2_000_000 and n2 > 2 * n1
 
 
+def test_an_unknown_architecture_in_model_yaml_is_a_contract_error() -> None:
+    assert NetworkConfig.from_json({"name": "cwnet", "width": 0.5}).width == 0.5
+    with pytest.raises(ModelContractError, match="unknown architecture 'unet'; valid: cwnet"):
+        NetworkConfig.from_json({"name": "unet"})
+
+
 def test_excess_green_of_pure_green_and_grey_pixels() -> None:
     rgb = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.5]]).T.reshape(1, 3, 1, 2)
     idx = vegetation_indices(rgb)

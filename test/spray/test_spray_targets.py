@@ -50,7 +50,7 @@ def test_records_round_trip_and_read_by_name() -> None:
     other = records_from_bytes(raw.tobytes(), 8, {"lane": (0, "<i2"), "x": (4, "<f4")})
     assert list(other["x"]) == [1.5, 2.5] and list(other["lane"]) == [3, 4]
     assert np.isnan(other["time_to_nozzle"]).all()
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(InvalidFrameError, match="whole number"):
         records_from_bytes(b"\0" * 50)
     assert len(records_from_bytes(b"")) == 0
 

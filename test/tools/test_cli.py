@@ -1,16 +1,20 @@
-"""The command line on small real inputs: synth, predict, eval, info, and its error path."""
+"""The command line on small real inputs: synth, predict, eval, info, and its error path; the
+entry point (one module per subcommand, imported only when it runs)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crop_weed_seg.image_files import read_label_image, write_image_atomic
-from crop_weed_seg.tools.cli import main
+from crop_weed_seg.tools.cli import COMMANDS, build_parser, command_module, main
 
 from support import REPO
 
@@ -118,3 +122,42 @@ def test_bench_compares_two_models_side_by_side_per_size(tmp_path: Path) -> None
     assert doc["model"] == [MODEL, MODEL]
     assert [(r["model"], r["input"]) for r in doc["results"]] == [
         (MODEL, [120, 160]), (MODEL, [120, 160]), (MODEL, [96, 128]), (MODEL, [96, 128])]
+
+
+# --- the entry point: one module per subcommand, imported only when it runs ---------------------
+
+def test_each_subcommand_module_registers_the_help_line_of_the_command_table() -> None:
+    for name, (module_name, help_line) in COMMANDS.items():
+        module = command_module(name)
+        assert module.__name__ == f"crop_weed_seg.tools.{module_name}"
+        assert module.HELP == help_line, name
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.add_parser(sub)
+        assert [(a.dest, a.help) for a in sub._choices_actions] == [(name, help_line)]
+    assert "train" in build_parser().parse_args(["train", "--data", "d", "--out", "o"]).command
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info"], ["synth", "--help"], ["eval", "--help"],
+                                  ["predict", "--help"], ["bag", "--help"]])
+def test_help_and_light_subcommands_import_no_torch(argv: list[str]) -> None:
+    code = ("import sys\n"
+            "from crop_weed_seg.tools.cli import main\n"
+            "try:\n"
+            f"    main({argv!r})\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in ('torch', 'matplotlib', 'rclpy', 'tensorrt') "
+            "if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_top_level_help_lists_every_subcommand_with_its_help_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, (_, help_line) in COMMANDS.items():
+        assert f"{name} {help_line}" in text

@@ -7,8 +7,9 @@ import argparse
 import numpy as np
 import pytest
 
+from crop_weed_seg.errors import DatasetError
 from crop_weed_seg.model.contract import load_model_contract
-from crop_weed_seg.tools import precision_cmd
+from crop_weed_seg.tools import quantize_cmd
 from crop_weed_seg.tools.onnx_lint import has_errors, lint_onnx
 from crop_weed_seg.training import precision
 
@@ -83,14 +84,21 @@ def test_int8_qdq_and_agreement(converted, contract, heldout):
 
 
 def test_int8_needs_calibration(contract, tmp_path):
-    with pytest.raises(ValueError, match="calibration"):
+    with pytest.raises(DatasetError, match="calibration"):
         precision.quantize_int8(contract.onnx_path, tmp_path / "x.onnx", contract, [])
+
+
+def test_calibration_folder_without_images_is_a_dataset_error(contract, tmp_path):
+    with pytest.raises(DatasetError, match="no such folder of calibration images"):
+        precision.tensors_from_folder(tmp_path / "missing", contract)
+    with pytest.raises(DatasetError, match="no images found for calibration"):
+        precision.tensors_from_folder(tmp_path, contract)
 
 
 def _args(argv):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
-    precision_cmd.add_parser(sub)
+    quantize_cmd.add_parser(sub)
     return parser.parse_args(["quantize", *argv])
 
 
@@ -99,7 +107,7 @@ def test_cli_fp16(tmp_path, capsys):
     report = tmp_path / "fp16.json"
     args = _args(["--model", str(REPO / "models/default"), "--precision", "fp16",
                   "--out", str(out), "--check", "2", "--json", str(report)])
-    assert precision_cmd.run(args) == 0
+    assert quantize_cmd.run(args) == 0
     assert out.is_file() and report.is_file()
     assert "argmax agreement" in capsys.readouterr().out
 
@@ -109,7 +117,7 @@ def test_cli_int8_from_image_folder(tmp_path, capsys):
     args = _args(["--model", str(REPO / "models/default"), "--precision", "int8",
                   "--calib", str(REPO / "samples/field"), "--calib-limit", "2",
                   "--out", str(out), "--check", "1"])
-    assert precision_cmd.run(args) == 0
+    assert quantize_cmd.run(args) == 0
     text = capsys.readouterr().out
     assert "calibrating on 2 image(s)" in text and "QuantizeLinear" in text
 
@@ -117,4 +125,4 @@ def test_cli_int8_from_image_folder(tmp_path, capsys):
 def test_cli_int8_without_calib_fails(tmp_path):
     args = _args(["--model", str(REPO / "models/default"), "--precision", "int8",
                   "--out", str(tmp_path / "x.onnx")])
-    assert precision_cmd.run(args) == 2
+    assert quantize_cmd.run(args) == 2

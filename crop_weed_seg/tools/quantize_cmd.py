@@ -18,10 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crop_weed_seg.model.contract import load_model_contract
+from crop_weed_seg.tools.onnx_lint import ERROR, lint_onnx
+from crop_weed_seg.training import precision
+
+HELP = "FP16 or INT8 (Q/DQ) ONNX for TensorRT, checked against FP32 on CPU"
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "quantize", help="FP16 or INT8 (Q/DQ) ONNX for TensorRT, checked against FP32 on CPU")
+    p: argparse.ArgumentParser = subparsers.add_parser("quantize", help=HELP)
     p.add_argument("--model", type=Path, required=True, help="model folder (model.yaml)")
     p.add_argument("--precision", choices=("fp16", "int8"), required=True)
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
@@ -40,10 +45,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crop_weed_seg.model.contract import load_model_contract
-    from crop_weed_seg.tools.onnx_lint import ERROR, lint_onnx
-    from crop_weed_seg.training import precision
-
     contract = load_model_contract(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.precision == "fp16":

@@ -1,43 +1,18 @@
-"""Classical crop/weed segmentation: the baseline a learned model has to beat.
+"""Crop rows: the row model and its detection in a vegetation mask.
 
-No training, no weights: a vegetation index separates plants from soil, a row model explains
-the plants that grow in the planted rows, and everything green that the rows do not explain is
-a weed.
-
-1. **Vegetation mask** (:func:`vegetation_mask`). ``"exg"``: Excess Green ``2g - r - b`` on
-   chromatic coordinates (``r = R / (R + G + B)`` ...), thresholded by Otsu on a fixed uint8
-   scaling of the index. ``"exhsv"``: the HSV saturation of pixels whose hue is green and which
-   are not too dark, thresholded by Otsu the same way. Otsu always splits an image in two, even
-   a soil-only one, so its threshold is clamped to a fixed, physically plausible range
-   (:data:`EXG_THRESHOLD_BOUNDS`, :data:`EXHSV_SATURATION_BOUNDS`). A small morphological
-   opening removes speckle.
-2. **Row model** (:func:`detect_rows`). Rows are straight parallel lines at one unknown angle
-   with one unknown, regular spacing. Every candidate angle (0..180 deg, coarse then fine) is
-   scored by how concentrated the projection of the vegetation onto the row normal is; the
-   projection is taken as the *excess* over what a uniform spread of the same vegetation would
-   give (so the image border's shape, e.g. the triangle of a diagonal projection, does not
-   score). Rows are reported only on clear evidence: a strongly preferred angle and density
-   contrast across the rows (a closed canopy has none). With several rows in view, the
-   spacing is the strongest autocorrelation peak of the excess profile, the phase comes from
-   its Fourier coefficient at the row frequency, and each row centre-line is refined to the
-   local peak of the profile. With one or two rows in view (wide spacing, close-up camera)
-   there is no usable periodicity; the rows are then the distinct peaks of the profile along
-   which the vegetation runs at least half-way across the image. The half-width of the
-   average row is measured from the profile as well.
-3. **Classification** (:func:`label_components`). Connected components (8-connected) of the
-   vegetation mask; one smaller than ``min_component_area`` is speckle and becomes soil. A
-   component with at least half of its pixels within the crop band of a row centre-line is
-   crop, any other is weed. The band's half-width is ``band_fraction x spacing``, narrowed to
-   the measured half-width of the rows when the crop is still small (a wide band around
-   small plants would call every weed near the row crop); with a single row in view it is
-   the measured half-width. Weeds inside the band, and weeds touching a crop plant (they merge
-   into one component), are labelled crop: known limits of this baseline.
-
-   **Fallback without rows** (a documented choice). Calling all vegetation weed would tell a
-   weeding robot to destroy the crop; calling all of it crop would hide every weed. Without
-   rows, a component covering at least ``fallback_crop_area_fraction`` of the image is crop
-   (crops are sown before weeds emerge, so at weeding time they are the larger plants) and a
-   smaller one is weed.
+Rows are straight parallel lines at one unknown angle with one unknown, regular spacing. Every
+candidate angle (0..180 deg, coarse then fine) is scored by how concentrated the projection of
+the vegetation onto the row normal is; the projection is taken as the *excess* over what a
+uniform spread of the same vegetation would give (so the image border's shape, e.g. the
+triangle of a diagonal projection, does not score). Rows are reported only on clear evidence:
+a strongly preferred angle and density contrast across the rows (a closed canopy has none).
+With several rows in view, the spacing is the strongest autocorrelation peak of the excess
+profile, the phase comes from its Fourier coefficient at the row frequency, and each row
+centre-line is refined to the local peak of the profile (:func:`_periodic_rows`). With one or
+two rows in view (wide spacing, close-up camera) there is no usable periodicity; the rows are
+then the distinct peaks of the profile along which the vegetation runs at least half-way
+across the image (:func:`_peak_rows`). The half-width of the average row is measured from the
+profile as well.
 
 Geometry of :class:`RowModel`: ``angle_deg`` in [0, 180) is the direction of the rows,
 counter-clockwise as seen on screen from the image's +x (rightward) axis; 0 means rows running
@@ -46,8 +21,6 @@ is ``d = (cos a, -sin a)`` and the unit normal is ``n = (sin a, cos a)``. ``offs
 signed distances along ``n`` of the row centre-lines from the image centre
 ``((W - 1) / 2, (H - 1) / 2)``, ascending; for vertical rows that is simply ``x - (W - 1) / 2``,
 for horizontal rows ``y - (H - 1) / 2``.
-
-Everything is deterministic; the only data-dependent normalisation is Otsu's threshold.
 """
 
 from __future__ import annotations
@@ -58,97 +31,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from crop_weed_seg.classes import CROP, SOIL, WEED
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
-
-#: Accepted values of ``index``.
-VEGETATION_INDICES: tuple[str, ...] = ("exg", "exhsv")
-
-#: ExG values (chromatic units) between which Otsu's threshold is clamped. Soil lies around
-#: -0.1..0.05, living plants around 0.2..1.0.
-EXG_THRESHOLD_BOUNDS: tuple[float, float] = (0.10, 0.25)
-#: Fixed linear map of ExG onto uint8 for Otsu (values outside are clipped).
-EXG_SCALE_RANGE: tuple[float, float] = (-0.5, 1.5)
-#: Pixels with R + G + B below this have no meaningful chromaticity (deep shadow): not plants.
-EXG_MIN_BRIGHTNESS = 30
-#: Green hues in OpenCV units (degrees / 2): 70..180 degrees.
-EXHSV_HUE_RANGE: tuple[int, int] = (35, 90)
-#: Minimum HSV value (0..255) of a vegetation pixel for ``"exhsv"``.
-EXHSV_MIN_VALUE = 30
-#: Saturation (0..255) between which Otsu's threshold is clamped for ``"exhsv"``.
-EXHSV_SATURATION_BOUNDS: tuple[int, int] = (40, 110)
-
-
-def _check_rgb(rgb: np.ndarray) -> np.ndarray:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidFrameError(f"expected a numpy array, got {type(rgb).__name__}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise InvalidFrameError(f"expected an RGB image of shape (H, W, 3), got {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise InvalidFrameError(f"expected dtype uint8, got {rgb.dtype}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise InvalidFrameError(f"empty image of shape {rgb.shape}")
-    return rgb
-
-
-def _check_index(index: str) -> None:
-    if index not in VEGETATION_INDICES:
-        raise ConfigError(
-            f"unknown vegetation index {index!r}; choose one of {', '.join(VEGETATION_INDICES)}"
-        )
-
-
-def excess_green(rgb: np.ndarray) -> np.ndarray:
-    """Excess Green ``2g - r - b`` on chromatic coordinates, float32 (H, W) in [-1, 2].
-
-    Pixels darker than :data:`EXG_MIN_BRIGHTNESS` (sum of channels) get -1.
-    """
-    rgb = _check_rgb(rgb)
-    f = rgb.astype(np.float32)
-    total = f.sum(axis=2)
-    numerator = 2.0 * f[:, :, 1] - f[:, :, 0] - f[:, :, 2]
-    exg = numerator / np.maximum(total, 1.0)
-    exg[total < EXG_MIN_BRIGHTNESS] = -1.0
-    return exg
-
-
-def _index_u8(rgb: np.ndarray, index: str) -> tuple[np.ndarray, float, float]:
-    """The index scaled to uint8 plus Otsu's clamp bounds on the same scale."""
-    if index == "exg":
-        lo, hi = EXG_SCALE_RANGE
-        scale = 255.0 / (hi - lo)
-        u8 = np.clip((excess_green(rgb) - lo) * scale, 0.0, 255.0).astype(np.uint8)
-        t_lo, t_hi = ((t - lo) * scale for t in EXG_THRESHOLD_BOUNDS)
-        return u8, t_lo, t_hi
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
-    green = (hue >= EXHSV_HUE_RANGE[0]) & (hue <= EXHSV_HUE_RANGE[1]) & (val >= EXHSV_MIN_VALUE)
-    u8 = np.where(green, sat, 0).astype(np.uint8)
-    return u8, float(EXHSV_SATURATION_BOUNDS[0]), float(EXHSV_SATURATION_BOUNDS[1])
-
-
-def vegetation_mask(rgb: np.ndarray, index: str = "exg", *, open_px: int = 3) -> np.ndarray:
-    """Boolean (H, W) mask of vegetation pixels.
-
-    ``index``: ``"exg"`` (Excess Green) or ``"exhsv"`` (green-hue-gated HSV saturation). The
-    threshold is Otsu's on the uint8-scaled index, clamped to a fixed range so that a soil-only
-    (or plant-only) image is not split in two. ``open_px``: size of the elliptical structuring
-    element of the speckle-removing opening; below 2 disables it.
-    """
-    rgb = _check_rgb(rgb)
-    _check_index(index)
-    u8, t_lo, t_hi = _index_u8(rgb, index)
-    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    threshold = min(max(float(otsu), t_lo), t_hi)
-    mask: np.ndarray = (u8 > threshold).astype(np.uint8)
-    if open_px >= 2:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(open_px), int(open_px)))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-    return mask.astype(bool)
-
-
-# ----------------------------------------------------------------------------------------------
-# Row model
 
 
 @dataclass(frozen=True)
@@ -588,150 +471,4 @@ def _peak_rows(p: _Profile, min_spacing_px: float, short_side: int
     return [rows[0][0]], None, rows[0][1]
 
 
-# ----------------------------------------------------------------------------------------------
-# Classification
-
-
-def label_components(mask: np.ndarray, rows: RowModel, *, band_fraction: float = 0.2,
-                     min_component_area: int = 10,
-                     fallback_crop_area_fraction: float = 0.005) -> np.ndarray:
-    """uint8 (H, W) labels SOIL/CROP/WEED from a vegetation mask and a row model.
-
-    A connected component (8-connected) smaller than ``min_component_area`` pixels is soil.
-    With rows: a component with at least half of its pixels within the crop band of a row
-    centre-line is crop, otherwise weed; the band's half-width is the smaller of
-    ``band_fraction x spacing`` and ``rows.row_half_width_px`` (whichever is known). Without
-    rows: a component of at least ``fallback_crop_area_fraction`` of the image area is crop,
-    otherwise weed.
-    """
-    mask_u8 = np.asarray(mask).astype(np.uint8)
-    height, width = mask_u8.shape
-    count, components, stats, _ = cv2.connectedComponentsWithStats(mask_u8, connectivity=8)
-    areas = stats[:, cv2.CC_STAT_AREA].astype(np.int64)
-    lut = np.full(count, SOIL, dtype=np.uint8)
-    if count <= 1:
-        return lut[components]
-    widths = [w for w in (band_fraction * rows.spacing_px if rows.spacing_px else None,
-                          rows.row_half_width_px) if w]
-    half_band = min(widths) if widths else None
-    if rows.found and half_band:
-        ys, xs = np.nonzero(mask_u8)
-        ids = components[ys, xs]
-        inside = rows.distance_to_nearest_row(xs, ys, width, height) <= half_band
-        in_band = np.bincount(ids, weights=inside, minlength=count)
-        is_crop = in_band >= 0.5 * np.maximum(areas, 1)
-    else:
-        is_crop = areas >= fallback_crop_area_fraction * height * width
-    lut[:] = np.where(is_crop, CROP, WEED)
-    lut[0] = SOIL
-    lut[areas < min_component_area] = SOIL
-    return lut[components]
-
-
-@dataclass(frozen=True)
-class ClassicalConfig:
-    """Parameters of :class:`ClassicalSegmenter`.
-
-    ``index``: ``"exg"`` or ``"exhsv"``. ``band_fraction``: half-width of the crop band around
-    a row centre-line, as a fraction of the row spacing (narrowed to the measured row
-    half-width when that is smaller). ``min_component_area``: components
-    smaller than this (pixels of the input) are speckle and become soil.
-    ``fallback_crop_area_fraction``: without rows, components at least this fraction of the
-    image are crop, smaller ones weed. ``open_px``: speckle-removing opening (< 2: none).
-    ``angle_step_deg``, ``search_max_side``, ``min_periodicity``, ``min_anisotropy``,
-    ``min_contrast``, ``min_spacing_px``: see :func:`detect_rows`.
-    """
-
-    index: str = "exg"
-    band_fraction: float = 0.2
-    min_component_area: int = 10
-    fallback_crop_area_fraction: float = 0.005
-    open_px: int = 3
-    angle_step_deg: float = 2.0
-    search_max_side: int = 128
-    min_anisotropy: float = 3.0
-    min_contrast: float = 0.25
-    min_periodicity: float = 0.35
-    min_spacing_px: float = 10.0
-
-    def __post_init__(self) -> None:
-        _check_index(self.index)
-        if not 0.0 < self.band_fraction < 0.5:
-            raise ConfigError(f"band_fraction must be in (0, 0.5), got {self.band_fraction}")
-        if self.min_component_area < 0:
-            raise ConfigError(f"min_component_area must be >= 0, got {self.min_component_area}")
-        if not 0.0 <= self.fallback_crop_area_fraction <= 1.0:
-            raise ConfigError("fallback_crop_area_fraction must be in [0, 1], got "
-                              f"{self.fallback_crop_area_fraction}")
-        if self.open_px < 0:
-            raise ConfigError(f"open_px must be >= 0, got {self.open_px}")
-        if not 0.0 < self.angle_step_deg <= 45.0:
-            raise ConfigError(f"angle_step_deg must be in (0, 45], got {self.angle_step_deg}")
-        if self.search_max_side < 16:
-            raise ConfigError(f"search_max_side must be >= 16, got {self.search_max_side}")
-        if not 0.0 < self.min_periodicity < 1.0:
-            raise ConfigError(f"min_periodicity must be in (0, 1), got {self.min_periodicity}")
-        if self.min_anisotropy < 1.0:
-            raise ConfigError(f"min_anisotropy must be >= 1, got {self.min_anisotropy}")
-        if self.min_contrast < 0:
-            raise ConfigError(f"min_contrast must be >= 0, got {self.min_contrast}")
-        if self.min_spacing_px <= 0:
-            raise ConfigError(f"min_spacing_px must be > 0, got {self.min_spacing_px}")
-
-
-class ClassicalSegmenter:
-    """Vegetation index + row model + connected components; see the module docstring."""
-
-    name = "classical"
-
-    def __init__(self, config: ClassicalConfig | None = None) -> None:
-        self.config = config if config is not None else ClassicalConfig()
-
-    def predict_with_rows(self, rgb: np.ndarray) -> tuple[np.ndarray, RowModel]:
-        """Labels (uint8 (H, W), 0 soil / 1 crop / 2 weed) and the row model behind them."""
-        cfg = self.config
-        mask = vegetation_mask(rgb, cfg.index, open_px=cfg.open_px)
-        rows = detect_rows(mask, angle_step_deg=cfg.angle_step_deg,
-                           search_max_side=cfg.search_max_side,
-                           min_periodicity=cfg.min_periodicity,
-                           min_anisotropy=cfg.min_anisotropy,
-                           min_contrast=cfg.min_contrast,
-                           min_spacing_px=cfg.min_spacing_px)
-        labels = label_components(mask, rows, band_fraction=cfg.band_fraction,
-                                  min_component_area=cfg.min_component_area,
-                                  fallback_crop_area_fraction=cfg.fallback_crop_area_fraction)
-        return labels, rows
-
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) labels of an RGB uint8 (H, W, 3) image."""
-        return self.predict_with_rows(rgb)[0]
-
-
-class ExgOtsuVegetation:
-    """The plainest baseline for the soil/plant boundary, as a user writes it in three lines:
-    Excess Green ``2G - R - B`` on the 0..255 values (clipped at 0), Otsu's threshold per image
-    (not clamped), no opening, no rows. Every plant pixel is labelled crop, so only its
-    vegetation IoU means anything."""
-
-    name = "exg-otsu"
-
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        f = _check_rgb(rgb).astype(np.int16)
-        u8 = np.clip(2 * f[:, :, 1] - f[:, :, 0] - f[:, :, 2], 0, 255).astype(np.uint8)
-        _, mask = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        return (mask.astype(np.uint8) * np.uint8(CROP)).astype(np.uint8)
-
-
-__all__ = [
-    "ClassicalConfig",
-    "ExgOtsuVegetation",
-    "ClassicalSegmenter",
-    "EXG_THRESHOLD_BOUNDS",
-    "EXHSV_SATURATION_BOUNDS",
-    "RowModel",
-    "VEGETATION_INDICES",
-    "detect_rows",
-    "excess_green",
-    "label_components",
-    "vegetation_mask",
-]
+__all__ = ["RowModel", "detect_rows"]
