@@ -1,7 +1,8 @@
 # Two commands for users: `make run` and `make test`. Each sets itself up: a .venv in the
-# repository root with pinned dependencies, ROS 2 from PyPI wheels unless a system ROS 2 is
-# sourced (then the venv sees it through --system-site-packages). A second run skips what is
-# already installed (stamp files keyed on the requirement files).
+# repository root with pinned dependencies (`make run` the runtime only, `make test` also the
+# training and test tools), ROS 2 from PyPI wheels unless a system ROS 2 is sourced (then the
+# venv sees it through --system-site-packages and keeps the system's numpy and OpenCV). A second
+# run skips what is already installed (a stamp file per role, keyed on its requirement files).
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,14 +11,39 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # A sourced ROS 2 (ROS_DISTRO set and rclpy importable by $(PYTHON)) is used as is.
 SYSTEM_ROS := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c "import rclpy" >/dev/null 2>&1 && echo yes)
 STAMP_DIR := $(VENV)/.stamps
-CORE_STAMP := $(STAMP_DIR)/core-$(shell cat requirements.txt constraints.txt requirements-dev.txt setup.py | sha1sum | cut -c1-12)
+# Requirements by role (setup.py says the same without pins): requirements.txt is the runtime
+# (`make run`), requirements-train.txt training and export, requirements-dev.txt the test tools
+# (`make test` installs all three), requirements-ros.txt the ROS 2 wheels (not with a system
+# ROS 2); constraints.txt pins the transitive dependencies of all of them.
+#
+# With a system ROS 2 its numpy and OpenCV stay: pip gets copies of the files without their pins
+# and with numpy constrained to the system's version (scripts/venv_requirements.py), so pip
+# either finds them satisfied or fails; it never installs a second numpy or OpenCV into the venv.
+SYSTEM_FILTER := scripts/venv_requirements.py
+ifeq ($(SYSTEM_ROS),yes)
+SYSTEM_KEY := system-ros-$(ROS_DISTRO) $(shell $(PYTHON) $(SYSTEM_FILTER) --describe) $(shell sha1sum < $(SYSTEM_FILTER))
+REQ_DIR := $(VENV)/.system-ros-requirements
+pip_install = $(PYTHON) $(SYSTEM_FILTER) --out $(REQ_DIR) $(1) constraints.txt && \
+	$(PIP) install -q -r $(REQ_DIR)/$(1) -c $(REQ_DIR)/constraints.txt
+else
+pip_install = $(PIP) install -q -r $(1) -c constraints.txt
+endif
+# One stamp per role, named after a hash of the files it installs (and of the system's numpy /
+# OpenCV with a system ROS 2): a changed file reinstalls that role only.
+key = $(shell (cat $(1); echo "$(SYSTEM_KEY)") | sha1sum | cut -c1-12)
+stamp = @mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/$(1)-* && touch $@
+RUNTIME_STAMP := $(STAMP_DIR)/runtime-$(call key,requirements.txt constraints.txt setup.py)
+TRAIN_STAMP := $(STAMP_DIR)/train-$(call key,requirements-train.txt constraints.txt)
+DEV_STAMP := $(STAMP_DIR)/dev-$(call key,requirements-dev.txt constraints.txt)
+ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(call key,requirements-ros.txt constraints.txt))
 # tensorrt-stubs, fetched (pip download --no-deps) and patched for mypy once; keyed on the script,
 # which names the versions (test/backends/test_trt_typecheck.py).
 TRT_STUBS_SCRIPT := scripts/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
-ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(shell sha1sum < requirements-ros.txt | cut -c1-12))
 
-.PHONY: run test venv synth-data default-model default-model-card chaos soak clean help
+.PHONY: run test venv venv-runtime venv-mode synth-data default-model default-model-card chaos soak clean help
+# pip must never run twice at once in one venv.
+.NOTPARALLEL:
 
 help:
 	@echo "make run    segmenter_node on the shipped model, fed by the bundled bag over ROS 2 -> out/"
@@ -26,27 +52,46 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(if $(SYSTEM_ROS),--system-site-packages) $(VENV)
 
-$(CORE_STAMP): | $(PY)
-	$(PIP) install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
-	$(PIP) install -q --no-deps --no-build-isolation -e .
-	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/core-* && touch $@
+# A venv made without a system ROS 2 cannot see one sourced later, and the other way round.
+venv-mode: | $(PY)
+	@if grep -qiE '^include-system-site-packages *= *true' $(VENV)/pyvenv.cfg; then made=yes; else made=; fi; \
+	if [ "$$made" != "$(SYSTEM_ROS)" ]; then \
+	    echo "$(VENV) was made $${made:+with}$${made:-without} --system-site-packages, but a system ROS 2 is$(if $(SYSTEM_ROS),, not) sourced now: rm -rf $(VENV) and run make again" >&2; \
+	    exit 1; fi
 
-$(ROS_STAMP): | $(PY)
+$(RUNTIME_STAMP): | $(PY) venv-mode
+	$(call pip_install,requirements.txt)
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(call stamp,runtime)
+
+$(ROS_STAMP): | $(RUNTIME_STAMP)
 ifeq ($(SYSTEM_ROS),yes)
 	@echo "using the sourced ROS 2 $(ROS_DISTRO)"
 else
-	$(PIP) install -q -r requirements-ros.txt
+	$(PIP) install -q -r requirements-ros.txt -c constraints.txt
 endif
-	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/ros-* && touch $@
+	$(call stamp,ros)
 
-venv: $(CORE_STAMP) $(ROS_STAMP)
+$(TRAIN_STAMP): | $(RUNTIME_STAMP)
+	$(call pip_install,requirements-train.txt)
+	$(call stamp,train)
 
-$(TRT_STUBS_STAMP): $(TRT_STUBS_SCRIPT) | $(CORE_STAMP)
+$(DEV_STAMP): | $(RUNTIME_STAMP)
+	$(call pip_install,requirements-dev.txt)
+	$(call stamp,dev)
+
+# `make run`: the runtime and ROS 2 only (no torch, onnx or matplotlib).
+venv-runtime: $(RUNTIME_STAMP) $(ROS_STAMP)
+
+# Everything: `make test` covers training and export too.
+venv: venv-runtime $(TRAIN_STAMP) $(DEV_STAMP)
+
+$(TRT_STUBS_STAMP): $(TRT_STUBS_SCRIPT) | $(DEV_STAMP)
 	$(PY) $(TRT_STUBS_SCRIPT) --dest $(VENV)/trt-stubs
-	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/trt-stubs-* && touch $@
+	$(call stamp,trt-stubs)
 
 # The node's main job on a real ROS graph: segmenter_node + the bundled bag replayed over DDS.
-run: venv
+run: venv-runtime
 	$(PY) -m crop_weed_seg.tools.replay_demo --bag test/fixtures/sample_bag --out out
 
 test: venv $(TRT_STUBS_STAMP)

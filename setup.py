@@ -1,7 +1,14 @@
 """ament_python build of crop_weed_seg (``colcon build``), also installable with ``pip install .``.
 
-Dependencies are listed here without version pins; pinned versions live in the requirements
-files. The ROS dependencies are declared in package.xml.
+Dependencies are listed here by role, without version pins; the pinned versions live in the
+requirement file of the same role (test/test_packaging.py checks that they agree):
+
+- ``install_requires``: the runtime (the node, predict, eval, bag, bench, ``make run``),
+  pinned in requirements.txt;
+- ``extras_require["train"]`` (``pip install .[train]``): training and export (torch, ONNX
+  export and FP16 conversion, plots), pinned in requirements-train.txt.
+
+The ROS dependencies are declared in package.xml.
 """
 
 import os
@@ -23,6 +30,11 @@ def _files(*patterns: str) -> list:
     return sorted(found)
 
 
+#: The node, predict, eval, bag, bench, simulate (requirements.txt).
+RUNTIME_REQUIRES = ["numpy", "opencv-python-headless", "pyyaml", "onnxruntime", "tqdm", "rosbags"]
+#: train, export, quantize, the torch backend, training plots (requirements-train.txt).
+TRAIN_REQUIRES = ["torch", "safetensors", "onnx", "matplotlib", "onnxconverter-common"]
+
 data_files = [
     ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
     ("share/" + package_name, ["package.xml"]),
@@ -43,7 +55,7 @@ setup(
     version="0.1.0",
     packages=find_packages(include=[package_name, package_name + ".*"]),
     data_files=data_files,
-    install_requires=["numpy", "opencv-python-headless", "pyyaml", "onnx", "onnxruntime", "tqdm"],
+    install_requires=RUNTIME_REQUIRES,
     python_requires=">=3.10",
     zip_safe=True,
     maintainer="crop_weed_seg maintainers",
@@ -52,7 +64,8 @@ setup(
     license="Apache-2.0",
     license_files=["LICENSE"],
     tests_require=["pytest"],  # for the older setuptools of ROS 2 Humble / Jazzy
-    extras_require={"test": ["pytest"]},  # setuptools >= 72 ignores tests_require (a warning)
+    # setuptools >= 72 ignores tests_require (a warning)
+    extras_require={"train": TRAIN_REQUIRES, "test": ["pytest"]},
     entry_points={
         "console_scripts": [
             "crop-weed-seg = crop_weed_seg.tools.cli:main",

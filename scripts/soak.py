@@ -37,6 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from crop_weed_seg.ros.dds_profile import PROFILE_VARIABLES, set_default_profile  # noqa: E402
+
 NS = "/soak"
 
 
@@ -71,8 +73,7 @@ def node_env(domain: int) -> dict[str, str]:
     env["ROS_DOMAIN_ID"] = str(domain)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.pop("ROS_LOCALHOST_ONLY", None)
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                   str(REPO / "config" / "fastdds_large_images.xml"))
+    set_default_profile(env, REPO / "config" / "fastdds_large_images.xml")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -132,7 +133,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     shm_before = shm_state()
     procs = start_nodes(out, env, "")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
+                                           *PROFILE_VARIABLES)})
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node("soak_probe", context=context)

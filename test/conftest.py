@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import setuptools
 
+from crop_weed_seg.ros.dds_profile import set_default_profile
 from crop_weed_seg.synthetic import PRESETS
 from crop_weed_seg.synthetic.dataset_writer import write_dataset
 
@@ -25,8 +26,7 @@ from support import REPO
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                      str(REPO / "config" / "fastdds_large_images.xml"))
+set_default_profile(os.environ, REPO / "config" / "fastdds_large_images.xml")
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,7 @@ from crop_weed_seg.backends.engine_cache import (
 )
 from crop_weed_seg.errors import BackendError, InvalidFrameError
 from crop_weed_seg.model.contract import ModelContract, sha256_file
+from crop_weed_seg.model.onnx_reader import OnnxReadError, read_onnx
 
 if TYPE_CHECKING:  # the stubs (scripts/trt_stubs) describe it; at run time it is imported lazily
     import tensorrt as trt
@@ -111,21 +112,14 @@ def _make_logger(log: _ErrorLog) -> trt.ILogger:
 # --- building --------------------------------------------------------------------------------
 
 def _onnx_summary(path: Path) -> tuple[set[int], set[str]] | None:
-    """(tensor element types of the initializers and Cast targets, op types) of an ONNX, or None
-    when the ``onnx`` package is missing (then the precision checks are left to TensorRT)."""
+    """(tensor element types of the initializers, value_info and Cast targets, op types) of an
+    ONNX, read without the ``onnx`` package (a Jetson has none); None when the file cannot be
+    read that way (then the precision checks are left to TensorRT's parser)."""
     try:
-        import onnx
-    except ImportError:
+        summary = read_onnx(path)
+    except (OSError, OnnxReadError):
         return None
-    model = onnx.load(str(path), load_external_data=False)
-    types = {init.data_type for init in model.graph.initializer}
-    types |= {info.type.tensor_type.elem_type for info in model.graph.value_info}
-    ops: set[str] = set()
-    for node in model.graph.node:
-        ops.add(node.op_type)
-        if node.op_type == "Cast":
-            types |= {attr.i for attr in node.attribute if attr.name == "to"}
-    return types, ops
+    return set(summary.tensor_types), set(summary.op_types)
 
 
 _ONNX_FLOAT16 = 10  # onnx.TensorProto.FLOAT16

@@ -8,11 +8,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from crop_weed_seg.classes import CLASS_NAMES
+from crop_weed_seg.errors import ConfigError
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend; ConfigError when matplotlib is missing (it is a
+    training extra: ``pip install .[train]``, requirements-train.txt)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("PNG plots need matplotlib, which the runtime install leaves out: "
+                          "pip install -r requirements-train.txt (or .[train])") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -22,7 +28,7 @@ def _pyplot() -> Any:
 def plot_confusion(confusion: np.ndarray, path: Path, title: str = "Confusion matrix",
                    names: Sequence[str] = CLASS_NAMES) -> Path:
     """Row-normalised confusion matrix (rows: truth) with pixel counts, as a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.asarray(confusion, dtype=np.float64)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=120)
@@ -45,7 +51,7 @@ def plot_confusion(confusion: np.ndarray, path: Path, title: str = "Confusion ma
 
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:
     """Loss per epoch (left axis) and validation mIoU / weed IoU (right axis), as a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=120)
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")

@@ -18,6 +18,7 @@ import yaml
 from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import ModelContractError
 from crop_weed_seg.image_files import write_bytes_atomic
+from crop_weed_seg.model.onnx_reader import OnnxReadError, read_onnx
 from crop_weed_seg.model.preprocess import InputSpec
 
 CONTRACT_FILE = "model.yaml"
@@ -153,37 +154,40 @@ def load_model_contract(folder: Path | str, *, check_files: bool = True,
 
 
 def check_onnx_against_contract(contract: ModelContract) -> None:
-    """Compare the ONNX graph's inputs, outputs and metadata with the contract."""
-    import onnx  # lazy: only needed when a contract is cross-checked
+    """Compare the ONNX graph's inputs, outputs and metadata with the contract.
 
+    Reads the protobuf itself (:mod:`crop_weed_seg.model.onnx_reader`): the ``onnx`` package is
+    a training/export dependency, not installed on a robot.
+    """
     path = contract.onnx_path
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises many types
+        model = read_onnx(path)
+    except (OSError, OnnxReadError) as exc:
         raise ModelContractError(f"{path}: not a readable ONNX model ({exc})") from None
-    inputs = [i.name for i in model.graph.input
-              if i.name not in {init.name for init in model.graph.initializer}]
+    inputs = [i.name for i in model.graph_inputs]
     if inputs != [contract.input_name]:
         raise ModelContractError(f"{path}: graph inputs {inputs} do not match model.yaml "
                                  f"input.name '{contract.input_name}'")
-    outputs = [o.name for o in model.graph.output]
+    outputs = [o.name for o in model.outputs]
     wanted = [contract.labels_output, contract.confidence_output]
     missing = [n for n in wanted if n not in outputs]
     if missing:
         raise ModelContractError(f"{path}: outputs {missing} named in model.yaml are not in the "
                                  f"graph (graph outputs: {outputs})")
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = model.metadata
     if META_CLASSES in meta:
-        graph_classes = tuple(json.loads(meta[META_CLASSES]))
+        try:
+            graph_classes = tuple(json.loads(meta[META_CLASSES]))
+        except (ValueError, TypeError):
+            raise ModelContractError(f"{path}: metadata '{META_CLASSES}' is not a JSON list "
+                                     f"({meta[META_CLASSES][:80]!r})") from None
         if graph_classes != contract.classes:
             raise ModelContractError(
                 f"{path}: class map in the ONNX metadata {list(graph_classes)} differs from "
                 f"model.yaml {list(contract.classes)} (wrong class count or order)")
-    channel_dim = model.graph.input[0].type.tensor_type.shape.dim
-    if len(channel_dim) == 4 and channel_dim[1].HasField("dim_value") and \
-            channel_dim[1].dim_value != 3:
-        raise ModelContractError(f"{path}: input has {channel_dim[1].dim_value} channels, "
-                                 "expected 3")
+    dims = model.graph_inputs[0].dims or ()
+    if len(dims) == 4 and isinstance(dims[1], int) and dims[1] != 3:
+        raise ModelContractError(f"{path}: input has {dims[1]} channels, expected 3")
 
 
 def write_model_yaml(folder: Path, document: dict[str, Any]) -> Path:

@@ -41,7 +41,7 @@ from crop_weed_seg.classes import PALETTE_RGB
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.perception.image_conversion import compressed_to_array, image_to_array, to_bgr8
 from crop_weed_seg.perception.segmenter import SegmentationResult
-from crop_weed_seg.perception.visualize import overlay
+from crop_weed_seg.perception.visualize import colorize, overlay
 from crop_weed_seg.spray.pipeline import MAX_FUTURE_S, MAX_SPEED_MPS, SpraySettings, TargetPipeline
 from crop_weed_seg.spray.records import empty_targets
 
@@ -289,6 +289,24 @@ class FrameProcessor:
 def confidence_mono8(confidence: np.ndarray) -> np.ndarray:
     """Confidence in [0, 1] as mono8 (× 255, rounded)."""
     return (confidence * 255.0 + 0.5).astype(np.uint8)
+
+
+def palette_rgb8(palette: Any) -> np.ndarray:
+    """A model card's ``palette`` (one RGB triple per class id, as
+    :attr:`~crop_weed_seg.model.contract.ModelContract.palette` has it) as (N, 3) uint8.
+    ConfigError when it is not triples of 0..255."""
+    arr = np.asarray(palette)
+    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] > 256 or \
+            arr.dtype.kind not in "iu" or (arr.size and (arr.min() < 0 or arr.max() > 255)):
+        raise ConfigError(f"palette must be up to 256 RGB triples of integers 0..255, got "
+                          f"{np.asarray(palette).tolist()!r}")
+    return arr.astype(np.uint8)
+
+
+def labels_color_rgb8(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """The label image coloured with ``palette`` ((N, 3) uint8, :func:`palette_rgb8`) as RGB
+    uint8 (H, W, 3) for an ``rgb8`` image; ids without a colour (255 "ignore") are black."""
+    return colorize(labels, palette)
 
 
 def overlay_bgr8(frame: np.ndarray, order: str, labels: np.ndarray,

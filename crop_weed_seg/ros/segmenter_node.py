@@ -1,9 +1,10 @@
 """``segmenter_node``: the ROS 2 node ``crop_weed_seg`` (DESIGN.md §4, §5, §8).
 
 Subscribes to ``image`` (or ``<image>/compressed``) and ``camera_info``; publishes ``labels``
-(mono8 class ids at camera resolution), ``confidence`` and ``overlay`` (only while subscribed;
-the overlay rate-capped by image time) and ``/diagnostics`` at 1 Hz. Every output carries the
-input image's header.
+(mono8 class ids at camera resolution), ``labels_color`` (rgb8, the labels in the model card's
+palette), ``confidence`` and ``overlay`` (these three only while subscribed; the overlay
+rate-capped by image time) and ``/diagnostics`` at 1 Hz. Every output carries the input image's
+header.
 
 The per-frame chain is the core's :class:`~crop_weed_seg.perception.frame.FrameProcessor`;
 this node converts messages into frames and camera state, and results into messages.
@@ -56,7 +57,9 @@ from crop_weed_seg.perception.frame import (
     confidence_mono8,
     decode_message,
     header_stamp_ns,
+    labels_color_rgb8,
     overlay_bgr8,
+    palette_rgb8,
     stamp_seconds,
 )
 from crop_weed_seg.perception.image_conversion import array_to_image
@@ -135,7 +138,8 @@ class SegmenterNode(ManagedNode):
         self._rejects_reported = 0
         self._spray_health = SprayHealth()
         self._last_overlay_stamp: float | None = None
-        self.published = {"confidence": 0, "overlay": 0}
+        self.published = {"confidence": 0, "overlay": 0, "labels_color": 0}
+        self.palette = palette_rgb8(contract.palette)
         self.camera_info: CameraInfo | None = None
         self.target_frame = self._param("target_frame")
         self.processor = FrameProcessor(self.segmenter, FrameSettings.from_values(
@@ -145,6 +149,7 @@ class SegmenterNode(ManagedNode):
                              depth=self._param("output_qos_depth"),
                              reliability=ReliabilityPolicy.RELIABLE)
         self.pub_labels = self.create_publisher(Image, "labels", out_qos)
+        self.pub_labels_color = self.create_publisher(Image, "labels_color", out_qos)
         self.pub_confidence = self.create_publisher(Image, "confidence", out_qos)
         self.pub_overlay = self.create_publisher(Image, "overlay", out_qos)
         self.pub_targets = self.create_publisher(PointCloud2, "spray_targets", out_qos)
@@ -277,6 +282,10 @@ class SegmenterNode(ManagedNode):
         t1 = time.perf_counter()
         header = msg.header
         self.pub_labels.publish(array_to_image(result.labels, "mono8", header))
+        if self.pub_labels_color.get_subscription_count() > 0:
+            self.pub_labels_color.publish(array_to_image(
+                labels_color_rgb8(result.labels, self.palette), "rgb8", header))
+            self.published["labels_color"] += 1
         if want_conf and result.confidence is not None:
             self.pub_confidence.publish(array_to_image(confidence_mono8(result.confidence),
                                                        "mono8", header))
@@ -336,6 +345,7 @@ class SegmenterNode(ManagedNode):
         snap["dropped_frames"] = self._slot.dropped
         snap["confidence_published"] = self.published["confidence"]
         snap["overlay_published"] = self.published["overlay"]
+        snap["labels_color_published"] = self.published["labels_color"]
         snap.update(self.processor.snapshot())
         return snap
 

@@ -34,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from crop_weed_seg.image_files import read_rgb
 from crop_weed_seg.perception.image_conversion import array_to_image
+from crop_weed_seg.ros.dds_profile import PROFILE_VARIABLES, set_default_profile
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -55,8 +56,9 @@ def _frame(width: int, height: int) -> np.ndarray:
 
 def run(width: int, height: int, rate: float, duration: float, warmup: float,
         backend: str) -> dict[str, Any]:
-    env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE))
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PROFILE))
+    env = dict(os.environ)
+    env.update(dict.fromkeys(PROFILE_VARIABLES, str(PROFILE)))
+    set_default_profile(os.environ, PROFILE)
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "crop_weed_seg.ros.segmenter_node", "--ros-args",
          "-r", "__ns:=/bench", "-p", f"backend:={backend}", "-p", "latency_budget_ms:=1000.0"],

@@ -31,6 +31,7 @@ import numpy as np
 from crop_weed_seg.errors import CropWeedSegError
 from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.perception.image_conversion import image_to_array
+from crop_weed_seg.ros.dds_profile import set_default_profile
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BAG = REPO / "test" / "fixtures" / "sample_bag"
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Before the first DDS participant of this process: large outputs over shared memory.
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PROFILE))
+    set_default_profile(os.environ, PROFILE)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     import rclpy.utilities

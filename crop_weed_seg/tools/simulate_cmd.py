@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crop_weed_seg.data.plots import pyplot
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.perception.segmenter import Segmenter
 from crop_weed_seg.sim import (
@@ -124,11 +125,7 @@ def markdown_table(rows: list[dict[str, Any]], budget: dict[str, Any], header: s
 
 
 def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     groups: dict[tuple[float, float], list[dict[str, Any]]] = {}
     for r in rows:

@@ -85,69 +85,266 @@ def test_launch_file_names_what_exists(setup_console_scripts: dict[str, str]) ->
         assert (ROOT / rel).is_file(), rel
     for name in launch.PARAMETER_ARGUMENTS:
         assert name in BY_NAME and name in launch.ARGUMENTS
+    assert "precision" in launch.PARAMETER_ARGUMENTS
     for name, (default, description) in launch.ARGUMENTS.items():
         assert isinstance(default, str) and len(description) > 15, name
-    assert {"namespace", "camera", "params_file", "model_dir", "backend", "use_sim_time",
-            "log_level"} <= set(launch.ARGUMENTS)
+        if default.startswith(launch.SHARE):
+            assert (ROOT / default[len(launch.SHARE):]).is_file(), name
+    # The argument names of before issue 15 stay (a robot's launch command must keep working).
+    assert {"namespace", "camera", "camera_info", "odom", "params_file", "model_dir",
+            "backend", "use_sim_time", "log_level", "fastdds_profile", "planner",
+            "planner_params_file"} <= set(launch.ARGUMENTS)
 
+
+# --- fakes of launch / launch_ros ------------------------------------------------------------
+# FAKES: ``launch`` and ``launch_ros`` cannot be installed here (not on PyPI), so the tests below
+# put these recording stand-ins into sys.modules. They record constructor arguments and nothing
+# else: they check the launch file's *description* (which classes it builds, with what), not
+# how the real launch system runs it. On a robot the real classes run (the colcon test only
+# installs the file).
 
 class _Recorder:
-    """Fake of a ``launch``/``launch_ros`` action class: records its constructor arguments.
-    (A fake because ``launch`` cannot be installed here; on a robot the real one runs.)"""
+    """FAKE of a ``launch``/``launch_ros`` class: records its constructor arguments."""
 
-    created: list[tuple[str, tuple, dict]] = []
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    created: list[_Recorder] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        _Recorder.created.append((type(self).__name__, args, kwargs))
+        _Recorder.created.append(self)
         self.args, self.kwargs = args, kwargs
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+FAKED = {"launch": ["LaunchDescription"],
+         "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "LogInfo"],
+         "launch.substitutions": ["PathJoinSubstitution"],
+         "launch_ros": [], "launch_ros.actions": ["Node"],
+         "launch_ros.substitutions": ["FindPackageShare"]}
 
 
 @pytest.fixture()
-def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
-    names = {"launch": ["LaunchDescription"],
-             "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction"],
-             "launch_ros": [], "launch_ros.actions": ["Node"]}
-    for module_name, classes in names.items():
+def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[_Recorder]:
+    """Puts the FAKE launch/launch_ros modules in place; returns the list of what was built."""
+    for module_name, classes in FAKED.items():
         module = types.ModuleType(module_name)
+        module.__doc__ = "FAKE for tests (test/parameters/test_launch_config.py)."
         for cls in classes:
-            setattr(module, cls, type(cls, (_Recorder,), {}))
+            setattr(module, cls, type(cls, (_Recorder,), {"__doc__": "FAKE " + cls}))
         monkeypatch.setitem(sys.modules, module_name, module)
     _Recorder.created = []
     return _Recorder.created
 
 
-def test_launch_description_builds_a_node_that_matches_the_package(
-        fake_launch: list, monkeypatch: pytest.MonkeyPatch) -> None:
+def _resolve(value: Any) -> str:
+    """What a FAKE substitution would give on a robot where the package share is the repo."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(_resolve(part) for part in value)
+    if value.kind == "FindPackageShare":
+        assert value.args == ("crop_weed_seg",)
+        return str(ROOT)
+    assert value.kind == "PathJoinSubstitution", value.kind
+    return str(Path(*[_resolve(part) for part in value.args[0]]))
+
+
+def _is_share_file(value: Any, rel: str) -> bool:
+    """The value is PathJoinSubstitution([FindPackageShare('crop_weed_seg'), *rel parts])."""
+    return (getattr(value, "kind", "") == "PathJoinSubstitution"
+            and value.args[0][0].kind == "FindPackageShare"
+            and value.args[0][0].args == ("crop_weed_seg",)
+            and value.args[0][1:] == rel.split("/")
+            and Path(_resolve(value)) == ROOT / rel)
+
+
+def _launch(launch: types.ModuleType, environment: dict[str, str] | None = None,
+            **arguments: str) -> dict[str, Any]:
+    """Runs the OpaqueFunction on the default arguments updated by ``arguments``; returns the
+    nodes by executable and the log lines. Package files resolve to the repository, as
+    DeclareLaunchArgument's FindPackageShare default would on a robot."""
+    values = {name: str(ROOT / default[len(launch.SHARE):])
+              if default.startswith(launch.SHARE) else default
+              for name, (default, _) in launch.ARGUMENTS.items()}
+    values.update(arguments)
+    context = types.SimpleNamespace(launch_configurations=values,
+                                    environment={} if environment is None else environment)
+    actions = launch._node_actions(context)
+    nodes = {a.kwargs["executable"]: a.kwargs for a in actions if a.kind == "Node"}
+    logs = [_resolve(a.kwargs["msg"]) for a in actions if a.kind == "LogInfo"]
+    assert len(nodes) + len(logs) == len(actions)
+    return {"nodes": nodes, "logs": logs, **nodes}
+
+
+def test_launch_description_declares_package_defaults_with_find_package_share(
+        fake_launch: list[_Recorder]) -> None:
     launch = _load_launch_module()
-    monkeypatch.setattr(launch, "_share", lambda: str(ROOT))
     launch.generate_launch_description()
-    declared = {kw_args[0]: kw for cls, kw_args, kw in fake_launch
-                if cls == "DeclareLaunchArgument"}
+    declared = {r.args[0]: r.kwargs for r in fake_launch if r.kind == "DeclareLaunchArgument"}
     assert set(declared) == set(launch.ARGUMENTS)
     assert all(kw["description"] for kw in declared.values())
+    assert _is_share_file(declared["params_file"]["default_value"], "config/crop_weed_seg.yaml")
+    assert _is_share_file(declared["planner_params_file"]["default_value"],
+                          "config/spray_planner.yaml")
+    for name, (default, _) in launch.ARGUMENTS.items():
+        if not default.startswith(launch.SHARE):
+            assert declared[name]["default_value"] == default, name
+    assert declared["odom"]["default_value"] == "/odom"
+    assert declared["camera_info"]["default_value"] == ""
+    assert declared["fastdds_profile"]["default_value"] == "auto"
+    (description,) = [r for r in fake_launch if r.kind == "LaunchDescription"]
+    assert [a.kind for a in description.args[0]][-1] == "OpaqueFunction"
 
-    arguments = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
-    arguments.update(camera="/cam0/image_raw", backend="onnxruntime", use_sim_time="true")
-    context = types.SimpleNamespace(launch_configurations=arguments)
-    node, planner = launch._node_actions(context)
-    kw = node.kwargs
+
+def test_launch_builds_nodes_that_match_the_package(fake_launch: list[_Recorder]) -> None:
+    launch = _load_launch_module()
+    out = _launch(launch, camera="/cam0/image_raw", backend="onnxruntime", use_sim_time="true",
+                  log_level="debug")
+    kw = out[EXECUTABLE]
     assert (kw["package"], kw["executable"], kw["name"]) == ("crop_weed_seg", EXECUTABLE,
                                                              NODE_NAME)
     params_file, overrides = kw["parameters"]
     assert Path(params_file) == PARAMS_YAML
-    assert overrides == {"backend": "onnxruntime", "use_sim_time": True}  # empty model_dir kept
+    assert overrides == {"backend": "onnxruntime", "use_sim_time": True}  # empty ones kept
     assert ("image", "/cam0/image_raw") in kw["remappings"]
-    profile = kw["additional_env"]["FASTDDS_DEFAULT_PROFILES_FILE"]
-    assert Path(profile).is_file()
-    pk = planner.kwargs
+    pk = out["spray_planner"]
     assert (pk["executable"], pk["name"]) == ("spray_planner", "spray_planner")
     assert Path(pk["parameters"][0]) == ROOT / "config" / "spray_planner.yaml"
     assert pk["parameters"][1] == {"use_sim_time": True}
-    arguments["planner"] = "false"
-    assert len(launch._node_actions(context)) == 1
+    # The log level is a ROS argument (launch_ros adds --ros-args), not a program argument.
+    for node in (kw, pk):
+        assert node["ros_arguments"] == ["--log-level", "debug"]
+        assert "arguments" not in node
+        assert node["namespace"] == ""
+    assert list(_launch(launch, planner="false")["nodes"]) == [EXECUTABLE]
+
+
+def test_precision_and_model_arguments_reach_the_node(fake_launch: list[_Recorder]) -> None:
+    launch = _load_launch_module()
+    overrides = _launch(launch, precision="fp16", model_dir="/models/v3",
+                        backend="tensorrt")[EXECUTABLE]["parameters"][1]
+    assert overrides == {"precision": "fp16", "model_dir": "/models/v3", "backend": "tensorrt",
+                         "use_sim_time": False}
+    for value in BY_NAME["precision"].choices:
+        assert validate("precision", value) is None
+    assert "precision" not in _launch(launch)[EXECUTABLE]["parameters"][1]
+
+
+def test_odometry_is_robot_wide_by_default(fake_launch: list[_Recorder]) -> None:
+    """A namespace (a second camera, left/right) must not move odometry to /left/odom."""
+    launch = _load_launch_module()
+    out = _launch(launch, namespace="left", camera="/cam_left/image_raw")
+    for executable in (EXECUTABLE, "spray_planner"):
+        assert out[executable]["namespace"] == "left"
+        assert ("odom", "/odom") in out[executable]["remappings"]
+    out = _launch(launch, odom="/wheel/odometry")
+    for executable in (EXECUTABLE, "spray_planner"):
+        assert ("odom", "/wheel/odometry") in out[executable]["remappings"]
+
+
+@pytest.mark.parametrize(("camera", "info"), [
+    ("/cam0/image_raw", "/cam0/camera_info"),
+    ("image", "camera_info"),
+    ("/a/b/image_rect", "/a/b/camera_info"),
+    ("/image", "/camera_info"),
+    ("cam/image_raw/", "cam/camera_info"),
+    ("~/image", "~/camera_info"),
+])
+def test_camera_info_is_next_to_the_image(fake_launch: list[_Recorder], camera: str,
+                                          info: str) -> None:
+    """image_transport's convention (camera_common getCameraInfoTopic): the image topic's
+    last name replaced by camera_info; a relative topic stays relative (namespace applies)."""
+    launch = _load_launch_module()
+    assert launch.camera_info_topic(camera) == info
+    out = _launch(launch, camera=camera)
+    remappings = dict(out[EXECUTABLE]["remappings"])
+    assert remappings["image"] == camera and remappings["camera_info"] == info
+    assert any(f"camera_info {info}" in line for line in out["logs"])
+
+
+def test_camera_info_argument_overrides_the_derived_topic(
+        fake_launch: list[_Recorder]) -> None:
+    launch = _load_launch_module()
+    out = _launch(launch, camera="/cam0/image_rect", camera_info="/cam0/calib/camera_info")
+    assert ("camera_info", "/cam0/calib/camera_info") in out[EXECUTABLE]["remappings"]
+
+
+def _profile_env(node: dict[str, Any]) -> dict[str, str]:
+    return {name: _resolve(value) for name, value in node["additional_env"].items()}
+
+
+def test_dds_profile_is_set_when_the_environment_has_none(
+        fake_launch: list[_Recorder]) -> None:
+    launch = _load_launch_module()
+    out = _launch(launch, environment={"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"})
+    for executable in (EXECUTABLE, "spray_planner"):
+        env = out[executable]["additional_env"]
+        assert set(env) == {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
+        assert all(_is_share_file(v, "config/fastdds_large_images.xml") for v in env.values())
+    (line,) = [line for line in out["logs"] if "fastdds_profile" in line]
+    assert "auto" in line and str(ROOT / "config" / "fastdds_large_images.xml") in line
+
+
+@pytest.mark.parametrize("distro,variable", [("humble", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+                                              ("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+                                              ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE")])
+def test_dds_profile_goes_into_the_variable_the_distributions_fast_dds_reads(
+        fake_launch: list[_Recorder], distro: str, variable: str) -> None:
+    """Fast DDS 2.x (Humble, Jazzy) reads only FASTRTPS_*; 3.x warns about it, reads FASTDDS_*."""
+    launch = _load_launch_module()
+    out = _launch(launch, environment={"ROS_DISTRO": distro})
+    for executable in (EXECUTABLE, "spray_planner"):
+        assert set(out[executable]["additional_env"]) == {variable}
+
+
+@pytest.mark.parametrize("variable", ["FASTRTPS_DEFAULT_PROFILES_FILE",
+                                      "FASTDDS_DEFAULT_PROFILES_FILE"])
+def test_dds_profile_of_the_environment_is_kept(fake_launch: list[_Recorder],
+                                                variable: str) -> None:
+    """A team's own profile (Fast DDS 2.x or 3.x variable) is not overridden by default."""
+    launch = _load_launch_module()
+    out = _launch(launch, environment={variable: "/team/dds.xml"})
+    assert out[EXECUTABLE]["additional_env"] == {} == out["spray_planner"]["additional_env"]
+    (line,) = [line for line in out["logs"] if "fastdds_profile" in line]
+    assert f"{variable}=/team/dds.xml is kept" in line
+
+
+def test_dds_profile_only_for_fast_dds(fake_launch: list[_Recorder]) -> None:
+    launch = _load_launch_module()
+    out = _launch(launch, environment={"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})
+    assert out[EXECUTABLE]["additional_env"] == {}
+    assert any("rmw_cyclonedds_cpp" in line for line in out["logs"])
+
+
+def test_dds_profile_when_asked(fake_launch: list[_Recorder], tmp_path: Path) -> None:
+    launch = _load_launch_module()
+    team = {"FASTDDS_DEFAULT_PROFILES_FILE": "/team/dds.xml"}
+    out = _launch(launch, environment=team, fastdds_profile="large_images")
+    assert set(_profile_env(out[EXECUTABLE]).values()) == {
+        str(ROOT / "config" / "fastdds_large_images.xml")}
+    own = tmp_path / "own.xml"
+    own.write_text("<dds/>")
+    out = _launch(launch, environment=team, fastdds_profile=str(own))
+    assert _profile_env(out[EXECUTABLE]) == {"FASTRTPS_DEFAULT_PROFILES_FILE": str(own),
+                                             "FASTDDS_DEFAULT_PROFILES_FILE": str(own)}
+    assert any(str(own) in line for line in out["logs"])
+    for value in ("none", ""):
+        out = _launch(launch, fastdds_profile=value)
+        assert out[EXECUTABLE]["additional_env"] == {}
+        assert any("fastdds_profile:=none" in line for line in out["logs"])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        _launch(launch, fastdds_profile=str(tmp_path / "typo.xml"))
+
+
+def test_dds_profile_check_reads_the_process_environment_without_a_context_one(
+        fake_launch: list[_Recorder], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Humble's LaunchContext may have no ``environment``: os.environ is what it changes."""
+    launch = _load_launch_module()
+    monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/team/dds.xml")
+    values = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
+    actions = launch._node_actions(types.SimpleNamespace(launch_configurations=values))
+    assert all(a.kwargs["additional_env"] == {} for a in actions if a.kind == "Node")
 
 
 def test_node_declares_exactly_the_table(ros_node_factory: Any) -> None:

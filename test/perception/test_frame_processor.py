@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import crop_weed_seg.perception.segmenter as segmenter_module
-from crop_weed_seg.errors import InvalidFrameError
+from crop_weed_seg.errors import ConfigError, InvalidFrameError
 from crop_weed_seg.image_files import read_rgb
 from crop_weed_seg.perception.frame import (
     FUTURE,
@@ -26,7 +26,9 @@ from crop_weed_seg.perception.frame import (
     SprayHealth,
     confidence_mono8,
     decode_message,
+    labels_color_rgb8,
     overlay_bgr8,
+    palette_rgb8,
     stamp_seconds,
 )
 from crop_weed_seg.perception.image_conversion import normalize_layout, to_bgr8, to_rgb8
@@ -145,6 +147,28 @@ def test_overlay_and_confidence_outputs() -> None:
     assert (overlay_bgr8(np.ascontiguousarray(rgb[:, :, ::-1]), "BGR", labels, 0.3) == bgr).all()
     conf = np.array([[0.0, 0.5, 1.0, 0.998]], np.float32)          # round half up
     assert confidence_mono8(conf).tolist() == [[0, 128, 255, 254]]
+
+
+def test_labels_color_is_the_model_palette_at_each_label() -> None:
+    palette = palette_rgb8(((1, 2, 3), (40, 200, 40), (250, 0, 7)))
+    assert palette.dtype == np.uint8 and palette.shape == (3, 3)
+    labels = np.random.default_rng(2).integers(0, 3, (H, W), dtype=np.uint8)
+    labels[0, :4] = (0, 1, 2, 255)                 # 255 (ignore) has no colour: black
+    colour = labels_color_rgb8(labels, palette)
+    assert colour.shape == (H, W, 3) and colour.dtype == np.uint8
+    assert colour.flags.c_contiguous
+    known = labels < 3
+    assert (colour[known] == palette[labels[known]]).all()
+    assert colour[0, :4].tolist() == [[1, 2, 3], [40, 200, 40], [250, 0, 7], [0, 0, 0]]
+    wide = labels_color_rgb8(labels.astype(np.int32) % 3, palette)   # other dtypes too
+    assert (wide == palette[labels % 3]).all()
+
+
+@pytest.mark.parametrize("palette", [((1, 2),), ((0, 0, 256),), ((-1, 0, 0),),
+                                     ((0.5, 0, 0),)])
+def test_a_palette_that_is_not_rgb_triples_is_a_config_error(palette: tuple) -> None:
+    with pytest.raises(ConfigError, match="palette must be"):
+        palette_rgb8(palette)
 
 
 # ---------------------------------------------------------------------------- node vs bag

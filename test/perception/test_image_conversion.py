@@ -18,10 +18,13 @@ from crop_weed_seg.errors import InvalidFrameError  # noqa: E402
 from crop_weed_seg.perception.image_conversion import (  # noqa: E402
     BAYER_CODES,
     ENCODINGS,
+    YUV_ENCODINGS,
     array_to_image,
     compressed_to_array,
     image_to_array,
 )
+
+from support.yuv import i420_reference, yuv_message, yuv_payload  # noqa: E402
 
 PLAIN = [e for e in ENCODINGS if e not in BAYER_CODES]
 EXPECTED_ORDER = {"rgb8": "RGB", "bgr8": "BGR", "rgba8": "RGB", "bgra8": "BGR",
@@ -139,6 +142,136 @@ def test_bayer_mapping_matches_cv_bridge() -> None:
                            "bayer_grbg8": cv2.COLOR_BayerGB2RGB}
 
 
+# ------------------------------------------------------------------------------------ YUV
+YUV = ["yuv422", "uyvy", "yuv422_yuy2", "yuyv", "nv12", "nv21", "nv24"]
+#: OpenCV's converter for each encoding, written out here (not taken from the module)
+OPENCV_CODE = {"yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+               "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2, "yuyv": cv2.COLOR_YUV2RGB_YUY2,
+               "nv12": cv2.COLOR_YUV2RGB_NV12, "nv21": cv2.COLOR_YUV2RGB_NV21}
+
+
+def _scene(h: int = 24, w: int = 32, seed: int = 7) -> np.ndarray:
+    """Colour blocks (aligned to 2×2, so chroma subsampling loses nothing) plus noise."""
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:, : w // 2] = (200, 90, 20)          # orange
+    rgb[:, w // 2:] = (10, 60, 220)           # blue
+    rgb[h // 2:, : w // 4] = (40, 180, 50)    # green
+    noise = np.random.default_rng(seed).integers(-12, 13, (h // 2, w // 2, 1))
+    return np.clip(rgb + np.repeat(np.repeat(noise, 2, 0), 2, 1), 0, 255).astype(np.uint8)
+
+
+def test_yuv_encodings_are_the_ones_ros_defines_with_cv_bridges_codes() -> None:
+    """Names of sensor_msgs/image_encodings.hpp (Jazzy/Kilted/Rolling): yuv422 and yuv422_yuy2
+    (deprecated there for uyvy and yuyv), nv12, nv21, nv24; cv_bridge converts yuv422 with
+    COLOR_YUV2*_UYVY and yuv422_yuy2 with COLOR_YUV2*_YUY2."""
+    assert set(YUV_ENCODINGS) == set(YUV)
+    assert not set(YUV_ENCODINGS) & set(ENCODINGS)
+    for encoding, code in OPENCV_CODE.items():
+        assert YUV_ENCODINGS[encoding][1] == code, encoding
+
+
+@pytest.mark.parametrize("encoding", YUV)
+@pytest.mark.parametrize("pad", [0, 6])
+def test_yuv_images_decode_as_opencvs_converter_does(encoding: str, pad: int) -> None:
+    rgb = _scene()
+    data, step, unpadded = yuv_payload(rgb, encoding, pad=pad)
+    msg = yuv_message(rgb, encoding, pad=pad)
+    assert msg.step == step and bytes(msg.data) == data
+    back, order = image_to_array(msg)
+    assert order == "RGB" and back.dtype == np.uint8 and back.shape == rgb.shape
+    if encoding in OPENCV_CODE:  # OpenCV's own converter on the unpadded buffer
+        assert np.array_equal(back, cv2.cvtColor(unpadded, OPENCV_CODE[encoding]))
+    # every encoding of the same samples: OpenCV's I420 converter (nv24: chroma per pixel)
+    assert np.array_equal(back, i420_reference(rgb))
+    # and the colours are the scene's (no U/V or R/B swap): BT.601 rounding only
+    assert np.abs(back.astype(int) - rgb).max() <= 4
+
+
+def test_nv24_has_a_chroma_sample_per_pixel() -> None:
+    """4:4:4: neighbouring pixels of different colour keep them (no chroma sharing); checked
+    against OpenCV's 4:2:0 converter on the same samples, one pixel per 2×2 block."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(16, 236, (3, 5), dtype=np.uint8)
+    u = rng.integers(16, 241, (3, 5), dtype=np.uint8)
+    v = rng.integers(16, 241, (3, 5), dtype=np.uint8)
+    pad = 3
+    step = 5 + pad
+    planes = np.full((3, step), 0xEE, np.uint8)
+    planes[:, :5] = y
+    chroma = np.full((3, 2 * step), 0xEE, np.uint8)
+    chroma[:, :10] = np.stack([u, v], -1).reshape(3, 10)
+    msg = Image(height=3, width=5, encoding="nv24", step=step)
+    msg.data = array.array("B", planes.tobytes() + chroma.tobytes())
+    back, order = image_to_array(msg)
+    # each pixel as a 2×2 block of an I420 image: Y repeated, one U and V
+    big_y = np.repeat(np.repeat(y, 2, 0), 2, 1)
+    i420 = np.concatenate([big_y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(9, 10)
+    expected = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)[::2, ::2]
+    assert order == "RGB" and back.shape == (3, 5, 3) and np.array_equal(back, expected)
+
+
+def test_yuv_with_data_longer_than_needed_is_accepted() -> None:
+    rgb = _scene(8, 12)
+    msg = yuv_message(rgb, "nv21")
+    msg.data = array.array("B", bytes(msg.data) + b"\x10" * 7)
+    assert np.array_equal(image_to_array(msg)[0], i420_reference(rgb))
+
+
+def test_odd_height_is_fine_for_4_2_2_and_any_size_for_nv24() -> None:
+    packed = np.random.default_rng(2).integers(0, 256, (5, 8, 2), dtype=np.uint8)
+    msg = Image(height=5, width=8, encoding="yuv422", step=16)
+    msg.data = array.array("B", packed.tobytes())
+    assert np.array_equal(image_to_array(msg)[0], cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_UYVY))
+    for h, w in [(1, 1), (3, 5), (7, 2)]:
+        msg = Image(height=h, width=w, encoding="nv24", step=w)
+        msg.data = array.array("B", bytes([128]) * (3 * h * w))
+        back, _ = image_to_array(msg)
+        assert back.shape == (h, w, 3) and (back == back[0, 0]).all()
+
+
+@pytest.mark.parametrize("encoding, h, w, step, size, message", [
+    ("yuv422", 5, 7, 14, 70, r"yuv422 image of 5×7 has an odd width; YUV 4:2:2"),
+    ("yuv422_yuy2", 4, 9, 18, 72, r"yuv422_yuy2 image of 4×9 has an odd width"),
+    ("nv21", 5, 8, 8, 100, r"nv21 image of 5×8 has an odd width or height; YUV 4:2:0"),
+    ("nv12", 4, 7, 7, 100, r"nv12 image of 4×7 has an odd width or height"),
+    ("yuyv", 4, 8, 15, 100, r"yuyv image step 15 is smaller than width 8 × 2 bytes per pixel "
+                            r"= 16"),
+    ("nv21", 4, 8, 7, 100, r"nv21 image step 7 is smaller than width 8 × 1 byte of Y per "
+                           r"pixel = 8"),
+    ("uyvy", 4, 8, 16, 63, r"uyvy image of 4×8 holds 63 bytes of data, fewer than step 16 × "
+                           r"height 4 = 64"),
+    ("nv21", 4, 8, 10, 59, r"nv21 image of 4×8 holds 59 bytes of data, fewer than step 10 × "
+                           r"\(height 4 \+ 2 chroma rows\) = 60"),
+    ("nv24", 4, 6, 6, 71, r"nv24 image of 4×6 holds 71 bytes of data, fewer than step 6 × "
+                          r"height 4 \(Y\) \+ 2 × step × height \(UV\) = 72"),
+    ("nv24", 0, 6, 6, 0, r"nv24 image has height 0 and width 6"),
+])
+def test_impossible_yuv_sizes_are_an_invalid_frame_naming_encoding_and_size(
+        encoding: str, h: int, w: int, step: int, size: int, message: str) -> None:
+    msg = Image(height=h, width=w, encoding=encoding, step=step)
+    msg.data = array.array("B", bytes(size))
+    with pytest.raises(InvalidFrameError, match=message):
+        image_to_array(msg)
+
+
+@pytest.mark.parametrize("encoding, forward", [("yuv422", "COLOR_RGB2YUV_UYVY"),
+                                               ("yuv422_yuy2", "COLOR_RGB2YUV_YUY2")])
+def test_packed_yuv_from_opencvs_own_4_2_2_encoder(encoding: str, forward: str) -> None:
+    """Where OpenCV has the 4:2:2 forward conversion (4.7+): its output, padded, decodes as
+    OpenCV decodes it."""
+    code = getattr(cv2, forward, None)
+    if code is None:
+        pytest.skip(f"OpenCV {cv2.__version__} has no {forward}")
+    rgb = _scene(10, 16)
+    packed = cv2.cvtColor(rgb, code)
+    assert packed.shape == (10, 16, 2)
+    msg = _message(packed.reshape(10, 32), "mono8", pad=5)
+    msg.encoding, msg.width = encoding, 16
+    back, _ = image_to_array(msg)
+    assert np.array_equal(back, cv2.cvtColor(packed, OPENCV_CODE[encoding]))
+    assert np.abs(back.astype(int) - rgb).max() <= 6
+
+
 def _compressed(data: bytes, fmt: str) -> CompressedImage:
     msg = CompressedImage(format=fmt)
     msg.data = array.array("B", data)
@@ -192,8 +325,9 @@ def test_compressed_depth_format_is_refused_with_a_clear_message() -> None:
 
 def test_unknown_encoding_is_an_invalid_frame_listing_the_supported_ones() -> None:
     msg = _message(np.zeros((2, 2), np.uint8), "mono8")
-    msg.encoding = "yuv422"
-    with pytest.raises(InvalidFrameError, match=r"'yuv422' is not supported.*rgb8.*bayer_grbg8"):
+    msg.encoding = "bayer_rggb16"
+    with pytest.raises(InvalidFrameError, match=r"'bayer_rggb16' is not supported.*rgb8.*"
+                                                r"bayer_grbg8.*yuv422.*yuv422_yuy2.*nv21.*nv24"):
         image_to_array(msg)
 
 
@@ -281,7 +415,9 @@ def test_array_to_image_accepts_a_single_channel_third_axis_for_mono() -> None:
     (np.zeros((3, 4), np.float32), "mono16", "mono16 needs a uint16 array, got float32"),
     (np.zeros((0, 4), np.uint8), "mono8", r"mono8 array of shape \(0, 4\) is empty"),
     (np.zeros((3, 4), np.uint8), "bayer_rggb8", "publishing bayer_rggb8 is not supported"),
-    (np.zeros((3, 4), np.uint8), "yuv422", "'yuv422' is not supported"),
+    (np.zeros((3, 4, 2), np.uint8), "yuv422", "publishing yuv422 is not supported"),
+    (np.zeros((3, 4), np.uint8), "nv21", "publishing nv21 is not supported"),
+    (np.zeros((3, 4), np.uint8), "yuv_magic", "'yuv_magic' is not supported"),
 ])
 def test_array_to_image_refuses_arrays_that_do_not_fit_the_encoding(
         array_: np.ndarray, encoding: str, message: str) -> None:
@@ -314,3 +450,13 @@ def test_same_arrays_as_cv_bridge_where_it_is_installed(encoding: str, pad: int,
         ref = bridge.cv2_to_imgmsg(np.ascontiguousarray(theirs), encoding=encoding)
         assert (back.height, back.width, back.step) == (ref.height, ref.width, ref.step)
         assert bytes(back.data) == bytes(ref.data) or ref.is_bigendian != back.is_bigendian
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "yuv422_yuy2"])
+def test_yuv_same_as_cv_bridge_where_it_is_installed(encoding: str) -> None:
+    """cv_bridge converts these two (to rgb8); nv12/nv21/nv24 it does not (yet)."""
+    cv_bridge = pytest.importorskip("cv_bridge", reason="ROS 2 cv_bridge is not installed")
+    msg = yuv_message(_scene(), encoding, pad=4)
+    ours, _ = image_to_array(msg)
+    theirs = cv_bridge.CvBridge().imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    assert np.array_equal(ours, np.asarray(theirs))

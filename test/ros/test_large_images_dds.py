@@ -41,7 +41,9 @@ node.create_publisher(Image, "profile_probe", qos_profile_sensor_data)
 size = 0
 try:
     with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "/dev/shm/fastdds_" in line}
+        # segments are fastdds_* on Fast DDS 3.x, fastrtps_* on 2.x
+        paths = {line.split()[-1] for line in maps
+                 if "/dev/shm/fastdds_" in line or "/dev/shm/fastrtps_" in line}
     for path in paths:
         if "port" not in os.path.basename(path) and os.path.exists(path):
             size = max(size, os.path.getsize(path))

@@ -46,6 +46,7 @@ from support.nodes import (  # noqa: E402,E501
     stamp,
 )
 from support.ros import ros_context, set_parameters  # noqa: E402
+from support.yuv import i420_reference, yuv_message  # noqa: E402
 
 SAMPLES = sorted((REPO / "samples" / "field" / "images").glob("*.png"))
 
@@ -175,6 +176,46 @@ def test_confidence_and_overlay_only_while_subscribed(probe: Probe, frames: list
     assert order == "BGR" and over.shape == (480, 640, 3)
     soil = labels_array(probe.labels[first]) == 0
     assert np.array_equal(over[soil], frames[2][:, :, ::-1][soil])  # soil is left unblended
+
+
+def test_labels_color_only_while_subscribed_in_the_model_palette(probe: Probe,
+                                                                 frames: list) -> None:
+    before = probe.latest_values(lambda v: v["frames_out"] != "0")[2]
+    assert before["labels_color_published"] == "0"
+
+    probe.subscribe("labels_color")
+    sec = 1700
+    while not probe.labels_color:  # until the node has matched the new subscriber
+        probe.send_and_wait(frame_message(frames[0], sec=sec, frame_id="cam_color"))
+        sec += 1
+        assert sec < 1740, "labels_color never arrived after subscribing"
+    k = min(probe.labels_color)
+    colour_msg = probe.labels_color[k]
+    assert colour_msg.header == probe.labels[k].header
+    assert colour_msg.header.frame_id == "cam_color" and k[1] == 0 and 1700 <= k[0] < sec
+    assert (colour_msg.height, colour_msg.width, colour_msg.encoding) == (480, 640, "rgb8")
+    colour, order = image_to_array(colour_msg)
+    palette = np.array(load_model_contract(default_model_dir()).palette, np.uint8)
+    labels = labels_array(probe.labels[k])
+    assert order == "RGB" and len(np.unique(labels)) > 1
+    assert np.array_equal(colour, palette[labels])
+    _, _, values = probe.latest_values(lambda v: int(v["labels_color_published"]) >= 1)
+    assert int(values["labels_color_published"]) <= int(values["frames_out"])
+
+
+def test_yuv422_frames_are_segmented_at_their_own_resolution(probe: Probe, frames: list,
+                                                             reference: Segmenter) -> None:
+    """A UYVY camera frame (padded rows, a size other than the model's) over DDS: labels at
+    the frame's size, as for the same frame decoded by OpenCV and sent as rgb8."""
+    rgb = np.ascontiguousarray(frames[1][:470, :630])
+    sent = yuv_message(rgb, "yuv422", pad=12)
+    sent.header.stamp = stamp(1750)
+    sent.header.frame_id = "cam_yuv"
+    got = probe.send_and_wait(sent)
+    assert (got.height, got.width, got.encoding) == (470, 630, "mono8")
+    assert got.header.frame_id == "cam_yuv" and key(got.header.stamp) == (1750, 0)
+    expected = reference.segment(i420_reference(rgb), "RGB", want_confidence=False).labels
+    assert np.mean(labels_array(got) == expected) > 0.999
 
 
 def test_diagnostics_report_rates_latency_and_the_model(probe: Probe, frames: list) -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from crop_weed_seg.ros.dds_profile import profile_overrides
+
 from support import REPO
 
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -37,7 +39,7 @@ def dds_env(domain_id: int, profile: Path | None) -> dict[str, str | None]:
         "ROS_DOMAIN_ID": str(domain_id),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_LOCALHOST_ONLY": None,  # deprecated; would conflict with the discovery range
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(profile) if profile is not None else None,
+        **profile_overrides(profile),
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
     }
 

@@ -97,6 +97,7 @@ class Probe:
         self.labels: dict[tuple[int, int], Image] = {}
         self.confidence: dict[tuple[int, int], Image] = {}
         self.overlay: dict[tuple[int, int], Image] = {}
+        self.labels_color: dict[tuple[int, int], Image] = {}
         self.diagnostics: list[Any] = []
         self.targets: dict[tuple[int, int], PointCloud2] = {}
         self.node.create_subscription(Image, f"{namespace}/labels", self._keep(self.labels),
@@ -113,7 +114,7 @@ class Probe:
         return callback
 
     def subscribe(self, name: str) -> None:
-        """Subscribe to ``confidence`` or ``overlay``."""
+        """Subscribe to ``confidence``, ``overlay`` or ``labels_color``."""
         self.node.create_subscription(Image, f"{self.ns}/{name}", self._keep(getattr(self, name)),
                                       RELIABLE)
 
