@@ -108,8 +108,22 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_height_m", 0.8, "Camera optical centre above the ground [m].",
               low=0.05, high=20.0),
     ParamSpec("camera_pitch_deg", 0.0,
-              "Camera tilt from straight down; positive looks forward [deg].",
+              "Camera tilt from straight down about target_frame y; positive tilts the optical "
+              "axis forward (+x before the yaw; towards the top of the image) [deg]. The "
+              "mount's rotation is the straight-down camera (image top forward, image right = "
+              "-y) turned by camera_roll_deg about x, then camera_pitch_deg about y, then "
+              "camera_yaw_deg about z, all axes of target_frame.",
               low=-80.0, high=80.0),
+    ParamSpec("camera_roll_deg", 0.0,
+              "Camera tilt from straight down about target_frame x (applied before the pitch); "
+              "positive tilts the optical axis to the left (+y before the yaw; towards the "
+              "image's left side; right-handed about x) [deg].",
+              low=-80.0, high=80.0),
+    ParamSpec("camera_yaw_deg", 0.0,
+              "Camera turn about target_frame z (up), applied after roll and pitch; positive is "
+              "counter-clockwise seen from above (right-handed about z): 90 puts the top of the "
+              "image to the left (+y) and image right forward (+x) [deg].",
+              low=-180.0, high=180.0),
     ParamSpec("hfov_deg", 0.0,
               "Horizontal field of view used when no camera_info has arrived; 0: no fallback "
               "(targets then have no ground position and no lane).", low=0.0, high=170.0),

@@ -62,7 +62,8 @@ def _spray_settings(camera: SimCamera, boom: Boom, target_config: Any,
     mount = camera.projector.mount
     return dataclasses.replace(
         base, camera_x_m=mount.x, camera_y_m=mount.y, camera_height_m=mount.height,
-        camera_pitch_deg=mount.pitch_deg, hfov_deg=0.0, nozzle_count=boom.nozzle_count,
+        camera_pitch_deg=mount.pitch_deg, camera_roll_deg=mount.roll_deg,
+        camera_yaw_deg=mount.yaw_deg, hfov_deg=0.0, nozzle_count=boom.nozzle_count,
         nozzle_spacing_m=boom.nozzle_spacing_m, boom_center_y_m=boom.center_y,
         nozzle_offset_m=mount.x - boom.nozzle_x, default_speed_mps=-1.0,
         track_gate_m=base.track_gate_m if tracker_gate_m is None else tracker_gate_m)

@@ -2,9 +2,26 @@
 
 Frames. ``target_frame`` (default ``base_link``): x forward (direction of travel), y left, z up;
 the ground is the plane z = 0. The camera's optical frame follows ROS (REP 103): x right, y down,
-z along the optical axis. Mounted with pitch 0 the camera looks straight down with the top of
-the image towards the front of the robot (image right = robot right, −y). A positive pitch
-tilts the optical axis forward (towards +x) by that angle.
+z along the optical axis.
+
+The mount has 6 degrees of freedom relative to ``target_frame``: the optical centre (x, y,
+height above the ground) and three angles, all 0 for the reference camera, which looks
+straight down with the top of the image towards the front of the robot (+x) and image right
+towards the robot's right (−y). Its orientation is that reference camera rotated
+
+1. by ``roll`` about the ``target_frame`` x axis: positive tilts the optical axis to the left
+   (towards +y, the image's left side; right-handed about +x as in REP 103),
+2. then by ``pitch`` about the y axis: positive tilts the optical axis forward (towards +x, the
+   top of the image; right-handed about −y, the sign the pitch always had),
+3. then by ``yaw`` about the z axis (up): positive turns the camera counter-clockwise seen from
+   above (right-handed about +z as in REP 103), so yaw 90° puts the top of the image to the
+   left (+y) and image right forward (+x).
+
+That is R = Rz(yaw) · Ry(−pitch) · Rx(roll) · R0 with R0 the reference camera's axes: fixed
+axes in the order roll, pitch, yaw (URDF's rpy order), the same as yaw, pitch, roll about the
+camera's moving axes. Roll and pitch are limited to ±80°, so the optical axis always points
+below the horizon; yaw to ±180°. With roll = yaw = 0 the matrix is the pitch-only one, bit for
+bit.
 
 Intrinsics come from ``sensor_msgs/CameraInfo`` (K and a ``plumb_bob`` (5 coefficients),
 ``rational_polynomial`` (8) or ``equidistant`` (fisheye, 4) distortion; points are undistorted
@@ -13,7 +30,7 @@ used (:meth:`CameraIntrinsics.from_camera_info`): K a camera matrix with finite 
 lengths and the principal point inside the image, a known distortion model with its number of
 coefficients (or none), and a trial undistortion that OpenCV accepts with finite results.
 Extrinsics are parameters: the camera's optical centre (x, y) in ``target_frame``, its height
-above the ground and its pitch.
+above the ground and its roll, pitch and yaw (above).
 
 The boom is ``nozzle_count`` nozzles ``nozzle_spacing_m`` apart, centred at
 ``boom_center_y_m``, on a line ``nozzle_offset_m`` behind the camera's optical centre. Lane 0 is
@@ -185,26 +202,50 @@ def project_normalized(xy: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CameraMount:
-    """The optical centre in ``target_frame`` [m] and the pitch [deg] (0 = straight down)."""
+    """The optical centre in ``target_frame`` [m] and the orientation [deg]: roll, pitch and yaw
+    of the straight-down reference camera (module docstring: axes, order, signs)."""
 
     x: float = 0.0
     y: float = 0.0
     height: float = 0.8
     pitch_deg: float = 0.0
+    roll_deg: float = 0.0
+    yaw_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.height) and self.height > 0):
             raise ConfigError(f"camera height {self.height} m must be positive")
         if not -80.0 <= self.pitch_deg <= 80.0:
             raise ConfigError(f"camera pitch {self.pitch_deg} deg must be within ±80")
+        if not -80.0 <= self.roll_deg <= 80.0:
+            raise ConfigError(f"camera roll {self.roll_deg} deg must be within ±80")
+        if not -180.0 <= self.yaw_deg <= 180.0:
+            raise ConfigError(f"camera yaw {self.yaw_deg} deg must be within ±180")
 
     def rotation(self) -> np.ndarray:
-        """3x3 matrix whose columns are the optical x, y, z axes in ``target_frame``."""
+        """3x3 matrix whose columns are the optical x, y, z axes in ``target_frame``:
+        Rz(yaw) · Ry(−pitch) · Rx(roll) · R0. A roll or yaw of 0 is not applied at all, so the
+        pitch-only matrix stays bit for bit what it always was (signed zeros included)."""
         t = math.radians(self.pitch_deg)
         x_opt = (0.0, -1.0, 0.0)
         y_opt = (-math.cos(t), 0.0, -math.sin(t))
         z_opt = (math.sin(t), 0.0, -math.cos(t))
-        return np.array([x_opt, y_opt, z_opt], np.float64).T
+        rot = np.array([x_opt, y_opt, z_opt], np.float64).T   # Ry(−pitch) · R0
+        if self.roll_deg != 0.0:
+            # Ry(−pitch) · Rx(roll) · R0 = Ry(−pitch) · R0 · (R0ᵀ Rx(roll) R0), and R0ᵀ Rx R0
+            # turns about R0ᵀ x = −(optical y): a rotation by −roll about the optical y axis.
+            a = math.radians(-self.roll_deg)
+            about_optical_y = np.array([[math.cos(a), 0.0, math.sin(a)],
+                                        [0.0, 1.0, 0.0],
+                                        [-math.sin(a), 0.0, math.cos(a)]], np.float64)
+            rot = rot @ about_optical_y
+        if self.yaw_deg != 0.0:
+            b = math.radians(self.yaw_deg)
+            about_z = np.array([[math.cos(b), -math.sin(b), 0.0],
+                                [math.sin(b), math.cos(b), 0.0],
+                                [0.0, 0.0, 1.0]], np.float64)
+            rot = about_z @ rot
+        return rot
 
     @property
     def position(self) -> np.ndarray:

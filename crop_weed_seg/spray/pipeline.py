@@ -53,6 +53,8 @@ class SpraySettings:
     camera_y_m: float = 0.0
     camera_height_m: float = 0.8
     camera_pitch_deg: float = 0.0
+    camera_roll_deg: float = 0.0
+    camera_yaw_deg: float = 0.0
     hfov_deg: float = 0.0
     nozzle_count: int = 12
     nozzle_spacing_m: float = 0.05
@@ -82,7 +84,7 @@ class SpraySettings:
 
     def mount(self) -> CameraMount:
         return CameraMount(self.camera_x_m, self.camera_y_m, self.camera_height_m,
-                           self.camera_pitch_deg)
+                           self.camera_pitch_deg, self.camera_roll_deg, self.camera_yaw_deg)
 
     def boom(self) -> Boom:
         return Boom(self.nozzle_count, self.nozzle_spacing_m, self.boom_center_y_m,
