@@ -21,7 +21,7 @@ from crop_weed_seg.parameters.table import (
     by_name,
     problems,
     raise_problems,
-    validate_value,
+    validate_named,
 )
 
 #: Node name and executable (DESIGN.md §4).
@@ -141,10 +141,7 @@ BY_NAME: dict[str, ParamSpec] = by_name(PARAMETERS)
 
 def validate(name: str, value: Any) -> str | None:
     """None when ``value`` is acceptable for parameter ``name``, else the reason it is not."""
-    spec = BY_NAME.get(name)
-    if spec is None:
-        return None  # not ours (use_sim_time and other node-wide parameters)
-    return validate_value(spec, value)
+    return validate_named(BY_NAME, name, value)
 
 
 def check_all(values: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ set-parameters callback, so a rejected change always comes back with a reason.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterable, Union
 
@@ -60,6 +61,13 @@ class ParamSpec:
         if self.non_empty:
             return "not empty"
         return ""
+
+
+def validate_named(table: Mapping[str, ParamSpec], name: str, value: Any) -> str | None:
+    """None when ``value`` is acceptable for parameter ``name`` of ``table`` (or ``name`` is not
+    in it: use_sim_time and other node-wide parameters), else the reason it is not."""
+    spec = table.get(name)
+    return None if spec is None else validate_value(spec, value)
 
 
 def validate_value(spec: ParamSpec, value: Any) -> str | None:
