@@ -102,7 +102,8 @@ class SegmenterNode(ManagedNode):
         super().__init__(NODE_NAME, **kwargs)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        check_all({spec.name: self._param(spec.name) for spec in PARAMETERS})
+        values = self._values()
+        check_all(values)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         model_dir = self._param("model_dir") or str(default_model_dir())
@@ -142,8 +143,7 @@ class SegmenterNode(ManagedNode):
         self.palette = palette_rgb8(contract.palette)
         self.camera_info: CameraInfo | None = None
         self.target_frame = self._param("target_frame")
-        self.processor = FrameProcessor(self.segmenter, FrameSettings.from_values(
-            {spec.name: self._param(spec.name) for spec in PARAMETERS}))
+        self.processor = FrameProcessor(self.segmenter, FrameSettings.from_values(values))
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
                              depth=self._param("output_qos_depth"),
@@ -214,6 +214,10 @@ class SegmenterNode(ManagedNode):
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
+    def _values(self) -> dict[str, Any]:
+        """Every parameter of the table as currently stored."""
+        return {spec.name: self._param(spec.name) for spec in PARAMETERS}
+
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         for p in params:
             reason = validate(p.name, p.value)
@@ -223,7 +227,7 @@ class SegmenterNode(ManagedNode):
         # callback): the frame settings are built here, once per change, from the new values.
         processor = getattr(self, "processor", None)
         if processor is not None:
-            values = {spec.name: self._param(spec.name) for spec in PARAMETERS}
+            values = self._values()
             values.update({p.name: p.value for p in params})
             combined = consistency_problems(values)
             if combined:

@@ -8,7 +8,7 @@ busy loops competing for the 2 cores). The threshold below (95 %) leaves room fo
 CI machine and is far above what arrives without the profile.
 
 The publisher is ``image_flood.py`` in its own process; the subscriber lives in this process
-(see ``dds_support.flood``). Both use a test-unique ``ROS_DOMAIN_ID`` and localhost discovery.
+(see ``support.dds.flood``). Both use a test-unique ``ROS_DOMAIN_ID`` and localhost discovery.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("sensor_msgs.msg")
 
-from support import dds as dds_support  # noqa: E402  (test/ is on sys.path, as for tests_support)
+from support import dds as dds_support  # noqa: E402
 from support.dds import PROFILE, child_env, dds_env, flood, xml_errors  # noqa: E402
 
 MIN_FRACTION = 0.95
