@@ -16,8 +16,10 @@ move it). Without ``camera_info`` (or a set ``hfov_deg``) the node has no ground
 its targets have no lane, so no nozzle opens.
 
 Parameters come from ``params_file`` (default: the package's ``config/crop_weed_seg.yaml``,
-found with ``FindPackageShare``); the ``model_dir``, ``backend`` and ``precision`` arguments
-override it when not empty. ``log_level`` goes to both nodes as ROS arguments.
+found with ``FindPackageShare``); the ``model_dir``, ``backend``, ``precision`` and
+``engine_settings`` arguments override it when not empty (``engine_settings``: the TensorRT
+engine's sidecar, as ``crop-weed-seg build-engine`` prints it). ``log_level`` goes to both
+nodes as ROS arguments.
 
 DDS (``fastdds_profile``): ``auto`` (default) gives the node processes the package's Fast DDS
 profile for large images (``config/fastdds_large_images.xml``) only when the environment names
@@ -62,6 +64,10 @@ ARGUMENTS = {
     "backend": ("", "auto | tensorrt | onnxruntime | torch; empty keeps params_file's value."),
     "precision": ("", "fp32 | fp16 | int8 (where the backend supports it); empty keeps "
                       "params_file's value."),
+    "engine_settings": ("", "TensorRT: the sidecar (.json) next to an engine built by "
+                            "`crop-weed-seg build-engine` (it prints this argument): it decides "
+                            "precision and every engine setting, its folder is the engine "
+                            "cache; empty keeps params_file's engine_* values."),
     "use_sim_time": ("false", "Use /clock (simulation, bag replay with --clock)."),
     "log_level": ("info", "Logging level of both nodes: debug, info, warn, error."),
     "fastdds_profile": ("auto", "auto: the package's large-image Fast DDS profile unless the "
@@ -74,7 +80,7 @@ ARGUMENTS = {
 }
 
 #: launch arguments that override a node parameter of the same name when not empty.
-PARAMETER_ARGUMENTS = ("model_dir", "backend", "precision")
+PARAMETER_ARGUMENTS = ("model_dir", "backend", "precision", "engine_settings")
 
 #: The variables Fast DDS reads its default profiles file from: 2.x (Humble, Jazzy), 3.x.
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")

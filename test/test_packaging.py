@@ -30,6 +30,8 @@ ALLOWED_ROSDEP_KEYS = {
     "rclpy", "builtin_interfaces", "rcl_interfaces", "rosgraph_msgs", "std_msgs", "sensor_msgs",
     "geometry_msgs", "nav_msgs", "visualization_msgs", "diagnostic_msgs", "ament_index_python",
     "launch", "launch_ros",
+    # geometry2 (tf2_msgs, tf2_ros) is released for every ROS 2 distribution
+    "tf2_msgs", "tf2_ros",
     "ament_flake8", "ament_pep257", "ament_copyright",
     # rosdep/python.yaml
     "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm",

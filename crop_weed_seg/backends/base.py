@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from crop_weed_seg.backends.engine_options import EngineOptions
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -18,8 +21,9 @@ class BackendOptions:
     ``cuda_graphs`` replays a captured graph for fixed input shapes (torch and TensorRT on
     CUDA). The ``engine_*`` fields are TensorRT's engine cache (DESIGN.md §7): its folder (None:
     the user's cache folder), whether a missing or stale engine may be built at start-up, and
-    whether to rebuild regardless; ``progress`` receives one-line progress messages (an engine
-    build takes minutes).
+    whether to rebuild regardless; ``engine`` which engine to use (precision, DLA, shapes, ONNX
+    ...: the node's ``engine_*`` parameters; None: ``precision`` and the defaults);
+    ``progress`` receives one-line progress messages (an engine build takes minutes).
     """
 
     device: str = "auto"
@@ -29,6 +33,7 @@ class BackendOptions:
     engine_cache_dir: str | None = None
     allow_engine_build: bool = True
     force_engine_rebuild: bool = False
+    engine: EngineOptions | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 

@@ -559,14 +559,18 @@ class EngineCache:
                          reason: str | None, why_not: str) -> BackendError:
         settings = sidecar_info.get("settings") or {}
         model_dir = sidecar_info.get("model_dir", "<model folder>")
-        command = [f"crop-weed-seg build-engine --model {model_dir}",
-                   f"--precision {settings.get('precision', 'fp32')}"]
-        if settings.get("dla_core") is not None:
-            command.append(f"--dla-core {settings['dla_core']}")
-        if settings.get("shapes"):
-            command.append("--shapes " + ",".join(f"{h}x{w}" for h, w in settings["shapes"]))
-        if settings.get("workspace_bytes", DEFAULT_WORKSPACE_BYTES) != DEFAULT_WORKSPACE_BYTES:
-            command.append(f"--workspace-mb {int(settings['workspace_bytes']) >> 20}")
+        command = [f"crop-weed-seg build-engine --model {model_dir}"]
+        if sidecar_info.get("build_engine_args"):  # the TensorRT backend says it exactly
+            command += [str(arg) for arg in sidecar_info["build_engine_args"]]
+        else:
+            command.append(f"--precision {settings.get('precision', 'fp32')}")
+            if settings.get("dla_core") is not None:
+                command.append(f"--dla-core {settings['dla_core']}")
+            if settings.get("shapes"):
+                command.append("--shapes " + ",".join(f"{h}x{w}" for h, w in settings["shapes"]))
+            if settings.get("workspace_bytes", DEFAULT_WORKSPACE_BYTES) != \
+                    DEFAULT_WORKSPACE_BYTES:
+                command.append(f"--workspace-mb {int(settings['workspace_bytes']) >> 20}")
         command.append(f"--cache-dir {self.dir}")
         state = "no plan" if reason is None else reason
         return BackendError(f"no usable engine for {model_name} key {key[:16]} in {self.dir} "

@@ -16,7 +16,7 @@ no GPU runtime in (the core's layer test checks that).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -38,8 +38,14 @@ from crop_weed_seg.backends.engine_cache import (
     engine_key,
     engine_sidecar_info,
 )
-from crop_weed_seg.errors import BackendError, InvalidFrameError
-from crop_weed_seg.model.contract import ModelContract, sha256_file
+from crop_weed_seg.backends.engine_options import (
+    FP16_ROUTE,
+    EngineOptions,
+    options_from_settings,
+    sidecar_fields,
+)
+from crop_weed_seg.errors import BackendError, ConfigError, InvalidFrameError
+from crop_weed_seg.model.contract import ModelContract
 from crop_weed_seg.model.onnx_reader import OnnxReadError, read_onnx
 
 if TYPE_CHECKING:  # the stubs (scripts/trt_stubs) describe it; at run time it is imported lazily
@@ -133,18 +139,26 @@ def _precision_flags(settings: EngineSettings, onnx_path: Path) -> list[str]:
     version = trt_version(trt)
     precision = settings.precision
     if precision == "fp32":
+        if settings.strongly_typed:
+            summary = _onnx_summary(onnx_path)
+            if summary is not None and _ONNX_FLOAT16 in summary[0]:
+                raise BackendError(f"{onnx_path} holds float16 tensors and a strongly typed "
+                                   "network keeps them: set precision fp16 for this ONNX")
         return []
     summary = _onnx_summary(onnx_path)
     if precision == "int8":
         if summary is not None and not {"QuantizeLinear", "DequantizeLinear"} & summary[1]:
             raise BackendError(
                 f"{onnx_path}: precision int8 needs a Q/DQ ONNX (QuantizeLinear/DequantizeLinear "
-                "nodes, e.g. from NVIDIA ModelOpt quantization with representative field "
-                "images); implicit INT8 calibration is not supported")
+                "nodes: crop-weed-seg quantize --precision int8 --calib FIELD_IMAGES --out "
+                "MODEL/model_int8.onnx, or NVIDIA ModelOpt quantization, with representative "
+                "field images), given as build-engine --onnx / node engine_onnx; implicit INT8 "
+                "calibration is not supported")
         if version >= STRONGLY_TYPED_ONLY_FROM:
             if not settings.strongly_typed:
                 raise BackendError(f"TensorRT {trt.__version__} builds INT8 only from a Q/DQ "
-                                   "ONNX as a strongly typed network: set strongly_typed")
+                                   "ONNX as a strongly typed network: build-engine "
+                                   "--strongly-typed (node: engine_strongly_typed true)")
             return []
         return [] if settings.strongly_typed else ["INT8", "FP16"]
     if precision == "fp16":
@@ -153,9 +167,10 @@ def _precision_flags(settings: EngineSettings, onnx_path: Path) -> list[str]:
             if not (settings.strongly_typed and is_fp16):
                 raise BackendError(
                     f"TensorRT {trt.__version__} has no FP16 builder flag (deprecated in "
-                    "10.12, removed in 11): convert the ONNX to FP16 offline (NVIDIA ModelOpt "
-                    "AutoCast, keep_io_types=True) and build it strongly typed"
-                    + ("" if is_fp16 else f"; {onnx_path} holds no float16 tensors"))
+                    "10.12, removed in 11)"
+                    + ("" if is_fp16 else f" and {onnx_path} holds no float16 tensors")
+                    + f": {FP16_ROUTE} (NVIDIA ModelOpt AutoCast with keep_io_types=True "
+                    "makes such an ONNX too)")
             return []
         return [] if settings.strongly_typed else ["FP16"]
     raise BackendError(f"unknown precision {precision!r}; valid: fp32, fp16, int8")
@@ -287,13 +302,19 @@ def device_info(allocator: Allocator) -> DeviceInfo:
                       trt_version=str(trt.__version__))
 
 
+def engine_options(options: BackendOptions) -> EngineOptions:
+    """The engine ``options`` ask for: ``options.engine`` (the node's ``engine_*``
+    parameters), else the defaults at ``options.precision``: for a dynamic-size model one fixed
+    profile shape (the contract's size, which the Segmenter always feeds; fastest, and CUDA
+    graphs work), TF32 off (strict FP32 parity), the model's ONNX."""
+    return options.engine or EngineOptions(precision=options.precision)
+
+
 def default_settings(contract: ModelContract, options: BackendOptions,
                      **overrides: Any) -> EngineSettings:
-    """Engine settings for ``contract`` at ``options.precision``: for a dynamic-size model one
-    fixed profile shape (the contract's size, which the Segmenter always feeds; fastest, and
-    CUDA graphs work) unless ``shapes`` widens it; TF32 off (strict FP32 parity)."""
-    overrides.setdefault("precision", options.precision)
-    return EngineSettings.for_model(contract.input.size, contract.dynamic_size, **overrides)
+    """Engine settings for ``contract`` from :func:`engine_options`, with ``overrides``."""
+    settings = engine_options(options).settings(contract)
+    return replace(settings, **overrides) if overrides else settings
 
 
 def _open_cache(cache: EngineCache | Path | str | None) -> EngineCache:
@@ -306,13 +327,20 @@ def _open_cache(cache: EngineCache | Path | str | None) -> EngineCache:
 
 def _load_engine(contract: ModelContract, settings: EngineSettings,
                  cache: EngineCache, info: DeviceInfo, *, allow_build: bool, force_rebuild: bool,
-                 progress: Progress) -> tuple[trt.ICudaEngine, trt.Runtime, str, str]:
+                 progress: Progress, chosen: EngineOptions | None = None
+                 ) -> tuple[trt.ICudaEngine, trt.Runtime, str, str]:
     """(engine, its runtime, key, status) through the cache: deserialise a hit, build on a
-    miss. The runtime must outlive the engine."""
+    miss. ``chosen`` names the ONNX (default: the model's) and goes into the sidecar. The
+    runtime must outlive the engine."""
     import tensorrt as trt
 
-    sha = contract.onnx_sha256 or sha256_file(contract.onnx_path)
+    chosen = chosen or EngineOptions(precision=settings.precision)
+    onnx_path = chosen.onnx_path(contract)
+    sha = chosen.onnx_sha256(contract)
     key = engine_key(sha, settings, info)
+    if chosen.sidecar_key is not None and chosen.sidecar_key != key:
+        progress(f"{chosen.source} names engine {chosen.sidecar_key[:16]}, but here its key is "
+                 f"{key[:16]} (another TensorRT version, GPU or ONNX than where it was built)")
     log = _ErrorLog()
     runtime = trt.Runtime(_make_logger(log))
 
@@ -320,9 +348,16 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
         return runtime.deserialize_cuda_engine(plan)  # None: another TensorRT/GPU, or corrupt
 
     def build(timing_cache: bytes | None) -> tuple[bytes, bytes]:
-        return build_plan(contract.onnx_path, settings, timing_cache, progress)
+        return build_plan(onnx_path, settings, timing_cache, progress)
 
     sidecar = engine_sidecar_info(sha, settings, info, model_dir=contract.folder)
+    try:  # what the node and build-engine are told to find this engine again
+        described = options_from_settings(settings, onnx=str(onnx_path) if chosen.onnx else "")
+    except ConfigError:
+        described = None  # a workspace of no whole MiB: settings no user option can give
+    if described is not None:
+        sidecar.update(sidecar_fields(described, contract.folder))
+        sidecar["build_engine_args"] = described.cli_arguments()
     try:
         engine, status = cache.load_or_build(
             contract.name, key, sidecar, deserialize=deserialize, build=build,
@@ -336,18 +371,20 @@ def _load_engine(contract: ModelContract, settings: EngineSettings,
 
 def build_engine(contract: ModelContract, settings: EngineSettings,
                  cache: EngineCache | Path | str | None = None, progress: Progress = print, *,
-                 force_rebuild: bool = False,
-                 allocator: Allocator | None = None) -> tuple[str, str]:
+                 force_rebuild: bool = False, allocator: Allocator | None = None,
+                 engine: EngineOptions | None = None) -> tuple[str, str]:
     """Build (or find in the cache) the engine for ``contract``; returns (key, status).
 
-    Used by ``crop-weed-seg build-engine``; the engine is deserialised once as a check.
+    ``engine``: the options ``settings`` came from (the ONNX to build from; default: the
+    model's). Used by ``crop-weed-seg build-engine``; the engine is deserialised once as a
+    check.
     """
     import_tensorrt()
     allocator = allocator or default_allocator(0)
     info = device_info(allocator)
     _, _, key, status = _load_engine(contract, settings, _open_cache(cache), info,
                                      allow_build=True, force_rebuild=force_rebuild,
-                                     progress=progress)
+                                     progress=progress, chosen=engine)
     return key, status
 
 
@@ -401,12 +438,14 @@ class TensorRTBackend:
         self.contract = contract
         self.allocator = allocator or default_allocator(index)
         progress = progress or (lambda message: None)
-        self.settings = settings or default_settings(contract, options)
+        chosen = engine_options(options)
+        self.settings = settings or chosen.settings(contract)
         info = device_info(self.allocator)
         self.engine: trt.ICudaEngine | None
         self.engine, self._runtime, self.engine_key, self.engine_status = _load_engine(
             contract, self.settings, _open_cache(cache_dir), info,
-            allow_build=allow_build, force_rebuild=force_rebuild, progress=progress)
+            allow_build=allow_build, force_rebuild=force_rebuild, progress=progress,
+            chosen=chosen)
         engine = self.engine
         self.context: trt.IExecutionContext | None = engine.create_execution_context()
         if self.context is None:

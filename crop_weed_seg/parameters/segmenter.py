@@ -54,6 +54,39 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("force_engine_rebuild", False,
               "Rebuild the TensorRT engine even when the cache holds a usable one.",
               read_only=True),
+    # TensorRT engine selection: the options of `crop-weed-seg build-engine`, which prints
+    # these for each engine it builds (crop_weed_seg/backends/engine_options.py).
+    ParamSpec("engine_settings", "",
+              "TensorRT: the JSON sidecar next to an engine in the cache (<model>-<key>.json, "
+              "printed by build-engine). Not empty: it decides precision and every engine_* "
+              "setting (leave those at their defaults or equal to it), and its folder is the "
+              "engine cache unless engine_cache_dir is set.", read_only=True),
+    ParamSpec("engine_onnx", "",
+              "TensorRT: build the engine from this ONNX instead of the model's (relative: to "
+              "the model folder), e.g. model_fp16.onnx from `crop-weed-seg quantize "
+              "--precision fp16` for TensorRT >= 10.12 (with engine_strongly_typed). build-engine "
+              "--onnx.", read_only=True),
+    ParamSpec("engine_dla_core", -1,
+              "TensorRT: build for this DLA core (Orin AGX/NX; precision fp16 or int8, fixed "
+              "input size; unsupported layers fall back to the GPU); -1: GPU only. "
+              "build-engine --dla-core.", read_only=True, low=-1, high=7),
+    ParamSpec("engine_shapes", "",
+              "TensorRT optimisation profile MINHxMINW,OPTHxOPTW,MAXHxMAXW of a dynamic-size "
+              "model; empty: the model's input size for all three. build-engine --shapes.",
+              read_only=True),
+    ParamSpec("engine_workspace_mb", 1024,
+              "TensorRT builder workspace limit [MiB]. build-engine --workspace-mb.",
+              read_only=True, low=1, high=65536),
+    ParamSpec("engine_strongly_typed", False,
+              "TensorRT strongly typed network: the precision comes from the ONNX's own types "
+              "(TensorRT >= 10.12 needs it for fp16/int8, from an FP16 or Q/DQ engine_onnx). "
+              "build-engine --strongly-typed.", read_only=True),
+    ParamSpec("engine_tf32", False,
+              "TensorRT: allow TF32 (off: strict FP32 parity with ONNX Runtime). "
+              "build-engine --tf32.", read_only=True),
+    ParamSpec("engine_optimization_level", -1,
+              "TensorRT builder optimisation level 0..5 (TensorRT >= 8.6); -1: TensorRT's "
+              "default. build-engine --optimization-level.", read_only=True, low=-1, high=5),
     ParamSpec("input_transport", "raw",
               "raw subscribes to sensor_msgs/Image on 'image'; compressed subscribes to "
               "sensor_msgs/CompressedImage on '<image>/compressed' (as image_transport names "
@@ -124,6 +157,22 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "counter-clockwise seen from above (right-handed about z): 90 puts the top of the "
               "image to the left (+y) and image right forward (+x) [deg].",
               low=-180.0, high=180.0),
+    ParamSpec("use_tf", False,
+              "Take the camera mount from TF instead of camera_y_m, camera_height_m and "
+              "camera_roll/pitch/yaw_deg: the transform target_frame -> camera_frame (the "
+              "optical centre and axes; target_frame must have the ground at z = 0). Needs "
+              "tf2_ros (a system ROS 2 install, not the pip wheels): without it the node does "
+              "not start and says so. The mount is static: looked up every 0.5 s until found "
+              "(spray_targets stay empty until then), then re-checked every 5 s; a change is "
+              "applied from the next frame and logged, a failed look-up keeps the last mount. "
+              "camera_x_m still places the nozzle line (camera_x_m - nozzle_offset_m, as in "
+              "spray_planner, which has no TF); diagnostics WARN when TF's camera x differs "
+              "from camera_x_m by more than 1 cm. While true, changes of the five mount "
+              "parameters are refused.", read_only=True),
+    ParamSpec("camera_frame", "",
+              "The camera's optical frame for use_tf (REP 103: z forward out of the lens, x "
+              "right, y down; e.g. left_camera_color_optical_frame). Empty: the frame_id of "
+              "the images and camera_info as they arrive.", read_only=True),
     ParamSpec("hfov_deg", 0.0,
               "Horizontal field of view used when no camera_info has arrived; 0: no fallback "
               "(targets then have no ground position and no lane).", low=0.0, high=170.0),

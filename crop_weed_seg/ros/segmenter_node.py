@@ -44,6 +44,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from crop_weed_seg.backends.base import BackendOptions
+from crop_weed_seg.backends.engine_options import (
+    cache_dir_from_node_parameters,
+    from_node_parameters,
+)
 from crop_weed_seg.errors import InvalidFrameError
 from crop_weed_seg.parameters.segmenter import NODE_NAME, PARAMETERS, check_all, validate
 from crop_weed_seg.parameters.shared import consistency_problems
@@ -68,6 +72,16 @@ from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.node_stats import ERROR, OK, STALE, WARN, FrameStats, LatestFrameSlot, health
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.ros.spray_messages import cloud_from_records, markers_from_records
+from crop_weed_seg.ros.tf_mount import tf2_source
+from crop_weed_seg.spray.mount_tf import (
+    CAMERA_X_WARN_M,
+    MOUNT_PARAMETERS,
+    RETRY_S,
+    MountFromTransforms,
+    TransformSource,
+    describe,
+    values_with_mount,
+)
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,
            ERROR: DiagnosticStatus.ERROR, STALE: DiagnosticStatus.STALE}
@@ -98,23 +112,34 @@ class SegmenterNode(ManagedNode):
     """The ``crop_weed_seg`` node. Raises CropWeedSegError at construction when the model or a
     parameter is unusable (the caller makes that fatal)."""
 
-    def __init__(self, segmenter: Segmenter | None = None, **kwargs: Any) -> None:
+    def __init__(self, segmenter: Segmenter | None = None,
+                 transform_source: TransformSource | None = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         values = self._values()
         check_all(values)
+        # use_tf: the mount from TF (transform_source: a stand-in for tests); no tf2_ros is fatal
+        self._camera_frame_seen = ""
+        self._tf_mount: MountFromTransforms | None = None
+        if self._param("use_tf"):
+            self._tf_mount = MountFromTransforms(transform_source or tf2_source(self),
+                                                 self._param("target_frame"),
+                                                 self._param("camera_frame"))
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         model_dir = self._param("model_dir") or str(default_model_dir())
+        engine = (from_node_parameters(values)   # TensorRT: the engine build-engine built
+                  if self._param("backend") in ("auto", "tensorrt") else None)
         options = BackendOptions(device=self._param("device"),
-                                 precision=self._param("precision"),
+                                 precision=engine.precision if engine else
+                                 self._param("precision"),
                                  threads=self._param("threads") or None,
                                  cuda_graphs=self._param("cuda_graphs"),
-                                 engine_cache_dir=self._param("engine_cache_dir") or None,
+                                 engine_cache_dir=cache_dir_from_node_parameters(values),
                                  allow_engine_build=self._param("allow_engine_build"),
                                  force_engine_rebuild=self._param("force_engine_rebuild"),
-                                 progress=self._on_load_progress)
+                                 engine=engine, progress=self._on_load_progress)
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._load_progress = f"loading model {model_dir} on backend {self._param('backend')}"
         loaded = threading.Event()
@@ -143,7 +168,7 @@ class SegmenterNode(ManagedNode):
         self.palette = palette_rgb8(contract.palette)
         self.camera_info: CameraInfo | None = None
         self.target_frame = self._param("target_frame")
-        self.processor = FrameProcessor(self.segmenter, FrameSettings.from_values(values))
+        self.processor = FrameProcessor(self.segmenter, self._frame_settings(values))
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
                              depth=self._param("output_qos_depth"),
@@ -174,6 +199,8 @@ class SegmenterNode(ManagedNode):
 
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0, self._publish_diagnostics, clock=self._steady)
+        if self._tf_mount is not None:
+            self.create_timer(RETRY_S, self._poll_tf_mount, clock=self._steady)
         self._worker = threading.Thread(target=self._work, name="segmenter", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -221,6 +248,9 @@ class SegmenterNode(ManagedNode):
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         for p in params:
             reason = validate(p.name, p.value)
+            if reason is None and getattr(self, "_tf_mount", None) is not None and \
+                    p.name in MOUNT_PARAMETERS and p.name != "camera_x_m":
+                reason = f"{p.name} comes from TF while use_tf is true"
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         # The last check before rclpy stores the values (descriptors were applied before this
@@ -232,17 +262,19 @@ class SegmenterNode(ManagedNode):
             combined = consistency_problems(values)
             if combined:
                 return SetParametersResult(successful=False, reason="; ".join(combined))
-            processor.configure(FrameSettings.from_values(values))
+            processor.configure(self._frame_settings(values))
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------- inputs
     def _on_image(self, msg: Any) -> None:
         now = time.monotonic()
+        self._camera_frame_seen = msg.header.frame_id
         self.stats.frame_received(now)
         self._slot.put((msg, now))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
+        self._camera_frame_seen = msg.header.frame_id
         try:
             self.processor.set_camera_info(msg.k, msg.d, msg.width, msg.height,
                                            msg.distortion_model)
@@ -327,6 +359,8 @@ class SegmenterNode(ManagedNode):
         """``spray_targets`` for every processed frame (empty when none, or when the frame is
         too old to spray from), ``spray_markers`` while subscribed."""
         records = result.targets
+        if self._tf_mount is not None and self._tf_mount.mount is None:
+            records = records[:0]       # no mount from TF yet: spray nothing rather than amiss
         self.pub_targets.publish(cloud_from_records(records, header.stamp, self.target_frame))
         if self.pub_markers.get_subscription_count() > 0:
             boom = self.processor.settings.spray.boom() if result.geometry != "none" else None
@@ -342,6 +376,46 @@ class SegmenterNode(ManagedNode):
             self._last_overlay_stamp = stamp
             return True
         return False
+
+    # ------------------------------------------------------------------------ mount from TF
+    def _frame_settings(self, values: dict[str, Any]) -> FrameSettings:
+        """The frame settings of parameter values, with the mount from TF when use_tf has one
+        (the boom stays where the parameters put it: :func:`values_with_mount`)."""
+        tf = getattr(self, "_tf_mount", None)
+        if tf is not None and tf.mount is not None:
+            values = values_with_mount(values, tf.mount)
+        return FrameSettings.from_values(values)
+
+    def _poll_tf_mount(self) -> None:
+        """Steady timer (use_tf): look the mount up when due; a change reconfigures the frame
+        chain from the next frame on and is logged."""
+        tf = self._tf_mount
+        if tf is None or not tf.poll(time.monotonic(), self._camera_frame_seen):
+            return
+        log = self.get_logger()
+        if tf.mount is None:
+            log.error(f"camera mount from TF dropped, spray_targets stay empty: {tf.problem}")
+        else:
+            log.info(f"camera mount from TF ({tf.target_frame} -> {tf.frame}): "
+                     f"{describe(tf.mount)}")
+            warning = self._tf_warning()
+            if warning:
+                log.warning(warning)
+        self.processor.configure(self._frame_settings(self._values()))
+
+    def _tf_warning(self) -> str | None:
+        """Why the TF mount is missing, or a camera x far from camera_x_m; None otherwise."""
+        tf = self._tf_mount
+        if tf is None:
+            return None
+        if tf.mount is None:
+            return f"no camera mount from TF, spray_targets empty: {tf.problem}"
+        dx = tf.mount.x - float(self._param("camera_x_m"))
+        if abs(dx) > CAMERA_X_WARN_M:
+            return (f"TF puts the camera at x={tf.mount.x:.3f} m, camera_x_m is "
+                    f"{self._param('camera_x_m'):.3f}: the nozzle line (camera_x_m - "
+                    f"nozzle_offset_m, both nodes) may be {dx:+.3f} m off; set camera_x_m")
+        return None
 
     # -------------------------------------------------------------------------- diagnostics
     def diagnostics_snapshot(self) -> dict[str, Any]:
@@ -361,7 +435,12 @@ class SegmenterNode(ManagedNode):
         spray_warning = self._spray_health.check(snap, self.processor.geometry_problem)
         if level == OK and spray_warning is not None:
             level, message = WARN, spray_warning
+        tf_warning = self._tf_warning()
+        if level == OK and tf_warning is not None:
+            level, message = WARN, tf_warning
         values = dict(snap)
+        values.update(self._tf_mount.snapshot() if self._tf_mount is not None
+                      else {"mount_source": "parameters"})
         values.update(self.model_info)
         values.update(input_topic=self.input_topic,
                       camera_info_received=self.camera_info is not None,

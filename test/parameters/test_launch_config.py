@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from crop_weed_seg.backends.engine_options import cache_dir_from_node_parameters
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.parameters import planner as pp
 from crop_weed_seg.parameters import shared
@@ -229,6 +230,22 @@ def test_precision_and_model_arguments_reach_the_node(fake_launch: list[_Recorde
     for value in BY_NAME["precision"].choices:
         assert validate("precision", value) is None
     assert "precision" not in _launch(launch)[EXECUTABLE]["parameters"][1]
+
+
+def test_engine_settings_argument_reaches_the_node(fake_launch: list[_Recorder]) -> None:
+    """build-engine prints ``engine_settings:=<sidecar>`` for the launch file: the argument
+    becomes the node parameter, whose sidecar then decides the engine and names the cache."""
+    launch = _load_launch_module()
+    sidecar = "/data/engines/default-0123456789abcdef.json"
+    overrides = _launch(launch, backend="tensorrt", engine_settings=sidecar
+                        )[EXECUTABLE]["parameters"][1]
+    assert overrides == {"backend": "tensorrt", "engine_settings": sidecar,
+                         "use_sim_time": False}
+    assert validate("engine_settings", sidecar) is None and BY_NAME["engine_settings"].read_only
+    values = {**{p.name: p.default for p in PARAMETERS}, **overrides}
+    assert cache_dir_from_node_parameters(values) == "/data/engines"
+    assert "engine_settings" not in _launch(launch)[EXECUTABLE]["parameters"][1]
+    assert launch.ARGUMENTS["engine_settings"][0] == ""
 
 
 def test_odometry_is_robot_wide_by_default(fake_launch: list[_Recorder]) -> None:
