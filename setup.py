@@ -39,7 +39,8 @@ data_files = [
     ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
     ("share/" + package_name, ["package.xml"]),
     ("share/" + package_name + "/launch", _files("launch/*.launch.py")),
-    ("share/" + package_name + "/config", _files("config/*.yaml", "config/*.xml")),
+    ("share/" + package_name + "/config", _files("config/*.yaml", "config/*.xml", "config/*.json",
+                                                     "config/*.rviz")),
     ("share/" + package_name + "/models/default", _files(
         "models/default/model.yaml",
         "models/default/model.onnx",
@@ -72,6 +73,8 @@ setup(
             "segmenter_node = crop_weed_seg.ros.segmenter_node:main",
             "bag_player = crop_weed_seg.tools.bag_player:main",
             "spray_planner = crop_weed_seg.ros.spray_planner_node:main",
+            "field_sim = crop_weed_seg.ros.field_sim_node:main",
+            "sim_scorer = crop_weed_seg.ros.scorer_node:main",
         ],
     },
 )

@@ -34,6 +34,9 @@ EXECUTABLES = {
 SHARE_FILES = [
     "package.xml",
     "launch/crop_weed_seg.launch.py",
+    "launch/sim.launch.py",
+    "config/sim_field.json",
+    "config/gz_bridge.yaml",
     "config/crop_weed_seg.yaml",
     "config/fastdds_large_images.xml",
     "models/default/model.onnx",

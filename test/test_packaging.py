@@ -30,8 +30,9 @@ ALLOWED_ROSDEP_KEYS = {
     "rclpy", "builtin_interfaces", "rcl_interfaces", "rosgraph_msgs", "std_msgs", "sensor_msgs",
     "geometry_msgs", "nav_msgs", "visualization_msgs", "diagnostic_msgs", "ament_index_python",
     "launch", "launch_ros",
-    # geometry2 (tf2_msgs, tf2_ros) is released for every ROS 2 distribution
-    "tf2_msgs", "tf2_ros",
+    # geometry2 (tf2_msgs, tf2_ros) is released for every ROS 2 distribution; ros_gz for
+    # humble, jazzy and kilted (the launched-only packages below)
+    "tf2_msgs", "tf2_ros", "ros_gz_bridge", "ros_gz_sim",
     "ament_flake8", "ament_pep257", "ament_copyright",
     # rosdep/python.yaml
     "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm",
@@ -244,6 +245,14 @@ def test_setup_py_roles_match_the_pinned_requirement_files(setup_kwargs: dict[st
     assert train_pins["torch"] == "torch==2.13.0"  # ENVIRONMENT.md: any other downloads CUDA
 
 
+#: ROS packages the launch files start (executables), never imported: (launch file, the text
+#: in it that starts one).
+LAUNCHED_ONLY = {
+    "ros_gz_bridge": ("launch/sim.launch.py", '"ros_gz_bridge", "parameter_bridge"'),
+    "ros_gz_sim": ("launch/sim.launch.py", '["gz", "sim"'),    # ros_gz_sim brings gz sim
+}
+
+
 def test_every_third_party_import_has_a_role(setup_kwargs: dict[str, Any],
                                              manifest: ET.Element) -> None:
     """Each import of the code is a ROS package in package.xml, a Python library in setup.py
@@ -257,7 +266,11 @@ def test_every_third_party_import_has_a_role(setup_kwargs: dict[str, Any],
     undeclared = {name: sorted(files) for name, files in ros.items() if name not in exec_depends}
     assert not undeclared, f"ROS packages imported but not in package.xml: {undeclared}"
     ros_keys = {k for k in exec_depends if not k.startswith("python3-")}
-    assert ros_keys - set(ros) == set(), "package.xml declares ROS packages nothing imports"
+    for name, (launch_file, text) in LAUNCHED_ONLY.items():
+        assert text in (ROOT / launch_file).read_text("utf-8"), f"{launch_file} no longer " \
+            f"starts {name} ({text!r}): drop it from package.xml and LAUNCHED_ONLY"
+    assert ros_keys - set(ros) - set(LAUNCHED_ONLY) == set(), \
+        "package.xml declares ROS packages nothing imports"
     for name, files in imports.items():
         if name in IMPORT_DISTRIBUTIONS and IMPORT_DISTRIBUTIONS[name] is not None:
             assert _name(str(IMPORT_DISTRIBUTIONS[name])) in runtime | train, \
@@ -278,6 +291,8 @@ def test_the_checker_would_notice_an_undeclared_ros_import(tmp_path: Path) -> No
 #: The runtime's entry points: importing them must not need a training package.
 RUNTIME_MODULES = (
     "crop_weed_seg.ros.segmenter_node", "crop_weed_seg.ros.spray_planner_node",
+    "crop_weed_seg.ros.field_sim_node", "crop_weed_seg.ros.scorer_node",
+    "crop_weed_seg.tools.sim_loop",
     "crop_weed_seg.tools.replay_demo", "crop_weed_seg.tools.bag_player",
     "crop_weed_seg.tools.predict_cmd", "crop_weed_seg.tools.eval_cmd",
     "crop_weed_seg.tools.bag_cmd", "crop_weed_seg.tools.bench_cmd",

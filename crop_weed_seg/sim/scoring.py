@@ -24,7 +24,7 @@ import numpy as np
 
 from crop_weed_seg.classes import CROP, WEED
 from crop_weed_seg.sim.timeline import Timeline
-from crop_weed_seg.sim.world import SimField
+from crop_weed_seg.sim.world import Plant, SimField
 from crop_weed_seg.spray.geometry import Boom
 
 
@@ -79,18 +79,41 @@ class Score:
 
 
 def spray_windows(boom: Boom, timeline: Timeline) -> list[tuple[int, float, float]]:
-    """(lane, x0, x1): the field-x interval each maximal open run of each lane swept."""
+    """(lane, x0, x1): the field-x interval each maximal open run of each lane swept. The
+    nozzle line's position comes from ``timeline.base_x`` when the timeline has one (a drive
+    whose positions come from odometry), else from start_x + speed·t."""
     out = []
     nx = timeline.start_x + boom.nozzle_x
+    edge: np.ndarray | None = None     # nozzle line at each sample's start, and the last end
+    if timeline.base_x is not None and len(timeline.base_x):
+        bx = timeline.base_x
+        last_step = float(bx[-1] - bx[-2]) if len(bx) >= 2 else 0.0
+        edge = np.append(bx, bx[-1] + last_step) + boom.nozzle_x
     for lane in range(timeline.open.shape[1]):
         o = timeline.open[:, lane].astype(np.int8)
         edges = np.diff(np.concatenate(([0], o, [0])))
         starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
         for a, b in zip(starts, ends):
-            x0 = nx + timeline.speed_mps * timeline.t[a]
-            x1 = nx + timeline.speed_mps * (timeline.t[b - 1] + timeline.dt)
+            if edge is not None:
+                x0, x1 = edge[a], edge[b]
+            else:
+                x0 = nx + timeline.speed_mps * timeline.t[a]
+                x1 = nx + timeline.speed_mps * (timeline.t[b - 1] + timeline.dt)
             out.append((lane, float(min(x0, x1)), float(max(x0, x1))))
     return out
+
+
+def is_scored(p: Plant, boom: Boom, span: tuple[float, float],
+              min_weed_area_m2: float = 1e-4) -> bool:
+    """Whether :func:`score` scores plant ``p`` (module docstring: inside the span along x;
+    weeds inside the boom across and not too small, crops with their centre inside it)."""
+    if not (p.x_min >= span[0] and p.x_max <= span[1]):
+        return False
+    y_lo, y_hi = boom.right_edge, boom.right_edge + boom.width
+    inside = p.y_min >= y_lo and p.y_max <= y_hi
+    if (p.class_id == WEED and not inside) or not y_lo <= p.y <= y_hi:
+        return False
+    return not (p.class_id == WEED and p.area_m2 < min_weed_area_m2)
 
 
 def score(fld: SimField, boom: Boom, timeline: Timeline, span: tuple[float, float], *,
@@ -113,15 +136,9 @@ def score(fld: SimField, boom: Boom, timeline: Timeline, span: tuple[float, floa
         lane_of_id.append(lane)
     lane_of_id_arr = np.asarray(lane_of_id, np.int32)
     col_lane = boom.lane_of(fld.y_of_col(np.arange(w))).astype(np.int32)
-    y_lo, y_hi = boom.right_edge, boom.right_edge + boom.width
     res = Score(0, 0, 0, 0, 0, 0.0, 0.0, (float(span[0]), float(span[1])))
     for p in fld.plants:
-        if not (p.x_min >= span[0] and p.x_max <= span[1]):
-            continue
-        inside = p.y_min >= y_lo and p.y_max <= y_hi
-        if (p.class_id == WEED and not inside) or not y_lo <= p.y <= y_hi:
-            continue
-        if p.class_id == WEED and p.area_m2 < min_weed_area_m2:
+        if not is_scored(p, boom, span, min_weed_area_m2):
             continue
         mh, mw = p.mask.shape
         lanes = col_lane[p.col0:p.col0 + mw]

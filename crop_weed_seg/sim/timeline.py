@@ -17,16 +17,31 @@ from crop_weed_seg.spray.geometry import Boom
 @dataclass
 class Timeline:
     """Physical nozzle states: ``open[i, lane]`` during [t[i], t[i] + dt) with base_link at
-    field x = start_x + travel[i]; travel is linear in t at ``speed_mps``."""
+    field x = start_x + travel[i]; travel is linear in t at ``speed_mps``.
+
+    ``base_x`` (optional, one field x per sample): base_link's position at t[i] from another
+    source (odometry of a drive over ROS); when given it replaces start_x + speed·t, the sample
+    i then sweeps [base_x[i], base_x[i + 1]) (the last one extends by its predecessor's step),
+    and ``start_x`` / ``speed_mps`` are informative only."""
 
     t: np.ndarray
     open: np.ndarray
     dt: float
     start_x: float
     speed_mps: float
+    base_x: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.base_x is not None:
+            self.base_x = np.asarray(self.base_x, np.float64)
+            if self.base_x.shape != (len(self.open),):
+                raise ValueError(f"Timeline.base_x has shape {self.base_x.shape}, expected "
+                                 f"({len(self.open)},): one position per sample")
 
     @property
     def travel(self) -> np.ndarray:
+        if self.base_x is not None:
+            return self.base_x - self.start_x
         return self.speed_mps * self.t
 
 

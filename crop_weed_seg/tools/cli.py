@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench_cmd", "latency/throughput per backend and input size"),
     "simulate": ("simulate_cmd",
                  "simulated drive: weed/crop hit rates, double sprays, sprayed area"),
+    "gazebo-world": ("gazebo_world_cmd", "Gazebo Harmonic world of a simulated field, field.json"),
     "bag": ("bag_cmd", "process a rosbag2 offline: labels and spray targets into a new bag"),
     "build-engine": ("build_engine_cmd", "build a model's TensorRT engine into the engine cache"),
     "quantize": ("quantize_cmd",

@@ -16,16 +16,14 @@ from typing import Any
 from crop_weed_seg.data.plots import pyplot
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.perception.segmenter import Segmenter
-from crop_weed_seg.sim import (
-    FieldConfig,
-    SimCamera,
-    generate_field,
-    latency_budget,
-    sweep,
-    write_bag,
+from crop_weed_seg.sim import FieldConfig, latency_budget, sweep, write_bag
+from crop_weed_seg.sim.scenario import (
+    BoomSpec,
+    CameraSpec,
+    Scenario,
+    load_field,
+    read_field_file,
 )
-from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
-from crop_weed_seg.spray.planner import PlannerConfig
 
 HELP = "simulated drive: weed/crop hit rates, double sprays, sprayed area"
 
@@ -33,6 +31,11 @@ HELP = "simulated drive: weed/crop hit rates, double sprays, sprayed area"
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser("simulate", help=HELP)
     p.add_argument("--out", type=Path, required=True, help="output folder (results.json, bag)")
+    p.add_argument("--field-file", type=Path,
+                   help="scenario / field file (config/sim_field.json, gazebo-world's "
+                        "field.json): field, seed, camera, boom, valve latency and margin from "
+                        "it, speed and frame rate too unless given; the options for those are "
+                        "then ignored")
     p.add_argument("--length-m", type=float, default=30.0, help="field strip length [m]")
     p.add_argument("--width-m", type=float, default=1.0, help="field strip width [m]")
     p.add_argument("--gsd-mm", type=float, default=1.0, help="orthomosaic resolution [mm/px]")
@@ -151,29 +154,42 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
     plt.close(fig)
 
 
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    """The scenario of ``--field-file``, or the one the options describe."""
+    if args.field_file:
+        return read_field_file(args.field_file).scenario
+    w, h = (int(v) for v in args.image_size.lower().split("x"))
+    return Scenario(
+        field=FieldConfig(length_m=args.length_m, width_m=args.width_m, gsd_mm=args.gsd_mm,
+                          preset=args.preset, weeds_per_m2=args.weeds_per_m2,
+                          weed_touching_crop_prob=args.weed_touching_crop,
+                          weed_in_row_prob=args.weed_in_row),
+        seed=args.seed,
+        camera=CameraSpec(width=w, height=h, hfov_deg=args.hfov_deg,
+                          height_m=args.camera_height_m, pitch_deg=args.pitch_deg,
+                          exposure_ms=args.exposure_ms),
+        boom=BoomSpec(nozzles=args.nozzles, spacing_m=args.nozzle_spacing_m,
+                      nozzle_offset_m=args.nozzle_offset_m),
+        valve_latency_ms=args.valve_latency_ms, margin_m=args.margin_m)
+
+
 def run(args: argparse.Namespace) -> int:
-    speeds = args.speed or [0.5, 1.0, 2.0, 3.0]
-    rates = args.fps or [10.0, 15.0, 30.0]
-    latencies = sorted(args.latency_ms or [0.0, 100.0, 200.0, 300.0, 400.0])
     try:
-        w, h = (int(v) for v in args.image_size.lower().split("x"))
+        scenario = scenario_from_args(args)
+        speeds = args.speed or ([scenario.speed_mps] if args.field_file else [0.5, 1.0, 2.0, 3.0])
+        rates = args.fps or ([scenario.frame_rate_hz] if args.field_file else [10.0, 15.0, 30.0])
+        latencies = sorted(args.latency_ms or [0.0, 100.0, 200.0, 300.0, 400.0])
         t0 = time.perf_counter()
-        fld = generate_field(FieldConfig(length_m=args.length_m, width_m=args.width_m,
-                                         gsd_mm=args.gsd_mm, preset=args.preset,
-                                         weeds_per_m2=args.weeds_per_m2,
-                                         weed_touching_crop_prob=args.weed_touching_crop,
-                                         weed_in_row_prob=args.weed_in_row), seed=args.seed)
+        fld = load_field(args.field_file)[1] if args.field_file else scenario.build_field()
         t_field = time.perf_counter() - t0
-        camera = SimCamera(GroundProjector(CameraIntrinsics.from_fov(w, h, args.hfov_deg),
-                                           CameraMount(0.0, 0.0, args.camera_height_m,
-                                                       args.pitch_deg)),
-                           exposure_s=args.exposure_ms / 1000.0)
-        boom = Boom(args.nozzles, args.nozzle_spacing_m, 0.0, -args.nozzle_offset_m)
-        planner_config = PlannerConfig(valve_latency_s=args.valve_latency_ms / 1000.0,
-                                       margin_m=args.margin_m)
+        camera = scenario.build_camera()
+        boom = scenario.build_boom()
+        planner_config = scenario.planner_config()
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    cam = scenario.camera
+    w, h = cam.width, cam.height
     segmenter = None
     if args.model != "truth":
         segmenter = Segmenter(Path(args.model), args.backend)
@@ -191,29 +207,30 @@ def run(args: argparse.Namespace) -> int:
 
     results = sweep(fld, camera, boom, speeds=speeds, frame_rates=rates,
                     latencies_s=[v / 1000.0 for v in latencies], segmenter=segmenter,
-                    planner_config=planner_config, seed=args.seed, progress=progress)
+                    planner_config=planner_config, seed=scenario.seed, progress=progress)
     rows = [r.row() for r in results]
     budget = {f"{k[0]:g}@{k[1]:g}": (None if v is None else round(v * 1000.0, 1))
               for k, v in latency_budget(results, args.min_hit_rate).items()}
     report = {"field": fld.meta, "model": args.model, "rows": rows,
               "latency_budget_ms": budget, "min_hit_rate": args.min_hit_rate,
-              "camera": {"size": [w, h], "hfov_deg": args.hfov_deg,
-                         "height_m": args.camera_height_m, "pitch_deg": args.pitch_deg,
-                         "exposure_ms": args.exposure_ms},
+              "camera": {"size": [w, h], "hfov_deg": cam.hfov_deg,
+                         "height_m": cam.height_m, "pitch_deg": cam.pitch_deg,
+                         "exposure_ms": cam.exposure_ms},
               "boom": {"nozzles": boom.nozzle_count, "spacing_m": boom.nozzle_spacing_m,
                        "nozzle_x": boom.nozzle_x},
-              "planner": {"valve_latency_ms": args.valve_latency_ms, "margin_m": args.margin_m}}
+              "planner": {"valve_latency_ms": scenario.valve_latency_ms,
+                          "margin_m": scenario.margin_m}}
     (args.out / "results.json").write_text(json.dumps(report, indent=1, default=str))
     if args.bag:
         write_bag(args.out / "bag", fld, camera, boom, speed_mps=speeds[0],
-                  frame_rate_hz=rates[0], seed=args.seed)
+                  frame_rate_hz=rates[0], seed=scenario.seed)
     header = (f"Simulated drive: {fld.length_m:.0f} m × {fld.width_m:.2f} m field "
-              f"(seed {args.seed}, {fld.meta['weeds']} weeds, {fld.meta['crops']} crops), "
+              f"(seed {scenario.seed}, {fld.meta['weeds']} weeds, {fld.meta['crops']} crops), "
               f"{'ground-truth labels' if segmenter is None else 'model ' + Path(args.model).name}"
               f"{'' if segmenter is None else ' (' + segmenter.contract.onnx_sha256[:12] + ')'}, "
-              f"{w}x{h} camera at {args.camera_height_m} m, pitch {args.pitch_deg}°, "
+              f"{w}x{h} camera at {cam.height_m} m, pitch {cam.pitch_deg}°, "
               f"{boom.nozzle_count} nozzles × {boom.nozzle_spacing_m} m, valve latency "
-              f"{args.valve_latency_ms:g} ms, margin {args.margin_m} m.")
+              f"{scenario.valve_latency_ms:g} ms, margin {scenario.margin_m} m.")
     if args.table:
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(markdown_table(rows, budget, header, args.min_hit_rate))
