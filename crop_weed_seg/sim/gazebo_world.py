@@ -58,6 +58,7 @@ from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, write_field_file
 from crop_weed_seg.sim.world import SimField
 from crop_weed_seg.spray.geometry import CameraMount
+from crop_weed_seg.spray.mount_tf import matrix_to_quaternion
 
 SDF_VERSION = "1.11"
 WORLD_NAME = "crop_weed_field"
@@ -159,28 +160,6 @@ def matrix_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def quaternion_from_matrix(rot: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix, w >= 0."""
-    m = np.asarray(rot, np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = (s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = ((m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s)
-    x, y, z, w = (float(v) for v in q)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    sign = -1.0 if w < 0 else 1.0
-    return sign * x / n, sign * y / n, sign * z / n, sign * w / n
-
-
 def gazebo_camera_rotation(camera: CameraSpec) -> np.ndarray:
     """The Gazebo camera frame in ``base_link`` (columns: its x, y, z axes). A Gazebo camera
     looks along its +x with +z up in the image and +y to the image's left, so its axes are the
@@ -200,7 +179,7 @@ def optical_frame_transform(camera: CameraSpec
                                        tuple[float, float, float, float]]:
     """``base_link`` -> ``camera_optical_frame`` as a static TF: translation and quaternion
     (x, y, z, w), from the scenario's mount (what field_sim publishes on /tf_static)."""
-    q = quaternion_from_matrix(_mount(camera).rotation())
+    q = matrix_to_quaternion(_mount(camera).rotation())
     return (camera.x_m, camera.y_m, camera.height_m), q
 
 

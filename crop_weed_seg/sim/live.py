@@ -49,6 +49,7 @@ from crop_weed_seg.sim.drive import Drive, SimFrame, drive_frames
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, load_field
 from crop_weed_seg.sim.world import SimField
 from crop_weed_seg.spray.geometry import CameraMount
+from crop_weed_seg.spray.mount_tf import matrix_to_quaternion
 
 DRIVE_MODES = ("scripted", "cmd_vel")
 #: Frame ids of the topics (docs/DESIGN.md §4; the Gazebo bridge uses the same).
@@ -327,49 +328,6 @@ class MountTransform:
     rotation_xyzw: tuple[float, float, float, float]
 
 
-def quaternion_from_matrix(rot: np.ndarray) -> tuple[float, float, float, float]:
-    """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (Shepperd's method: the
-    largest of w, x, y, z is computed first, so the result is accurate for every rotation).
-    ConfigError when ``rot`` is not a rotation."""
-    m = np.asarray(rot, np.float64)
-    if m.shape != (3, 3) or not np.isfinite(m).all() or \
-            not np.allclose(m.T @ m, np.eye(3), atol=1e-9) or np.linalg.det(m) <= 0:
-        raise ConfigError(f"not a rotation matrix: {m.tolist()}")
-    tr = float(np.trace(m))
-    cand = (tr, float(m[0, 0]), float(m[1, 1]), float(m[2, 2]))
-    i = int(np.argmax(cand))
-    if i == 0:
-        s = 2.0 * math.sqrt(1.0 + tr)
-        q = (float(m[2, 1] - m[1, 2]) / s, float(m[0, 2] - m[2, 0]) / s,
-             float(m[1, 0] - m[0, 1]) / s, s / 4.0)
-    elif i == 1:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = (s / 4.0, float(m[0, 1] + m[1, 0]) / s, float(m[0, 2] + m[2, 0]) / s,
-             float(m[2, 1] - m[1, 2]) / s)
-    elif i == 2:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = (float(m[0, 1] + m[1, 0]) / s, s / 4.0, float(m[1, 2] + m[2, 1]) / s,
-             float(m[0, 2] - m[2, 0]) / s)
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = (float(m[0, 2] + m[2, 0]) / s, float(m[1, 2] + m[2, 1]) / s, s / 4.0,
-             float(m[1, 0] - m[0, 1]) / s)
-    norm = math.sqrt(sum(v * v for v in q))
-    x, y, z, w = (v / norm for v in q)
-    if w < 0:
-        x, y, z, w = -x, -y, -z, -w
-    return (x, y, z, w)
-
-
-def matrix_from_quaternion(q: tuple[float, float, float, float]) -> np.ndarray:
-    """3x3 rotation matrix of a unit quaternion (x, y, z, w)."""
-    x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]], np.float64)
-
-
 def mount_transform(camera: CameraSpec | CameraMount) -> MountTransform:
     """``base_link -> camera_optical_frame`` of a camera mount: translation (x, y, height),
     rotation of ``CameraMount.rotation()`` (its columns are the optical axes in base_link)."""
@@ -378,7 +336,7 @@ def mount_transform(camera: CameraSpec | CameraMount) -> MountTransform:
         camera.yaw_deg)
     return MountTransform(BASE_FRAME, CAMERA_FRAME,
                           (float(mount.x), float(mount.y), float(mount.height)),
-                          quaternion_from_matrix(mount.rotation()))
+                          matrix_to_quaternion(mount.rotation()))
 
 
 # -- the field -------------------------------------------------------------------------------

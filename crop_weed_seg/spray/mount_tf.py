@@ -107,8 +107,13 @@ def quaternion_to_matrix(q: tuple[float, float, float, float] | np.ndarray) -> n
 
 def matrix_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]:
     """The unit quaternion (x, y, z, w), w >= 0, of a rotation matrix (Shepperd's method: the
-    largest of w, x, y, z is computed first, so no division by a small number)."""
+    largest of w, x, y, z is computed first, so no division by a small number). ConfigError
+    when ``rot`` is not a rotation. The one conversion of the package (field_sim's and the
+    Gazebo world's transforms use it too)."""
     m = np.asarray(rot, np.float64)
+    if m.shape != (3, 3) or not np.isfinite(m).all() or \
+            not np.allclose(m.T @ m, np.eye(3), atol=1e-9) or np.linalg.det(m) <= 0:
+        raise ConfigError(f"not a rotation matrix: {m.tolist()}")
     trace = m[0, 0] + m[1, 1] + m[2, 2]
     if trace > 0.0:
         s = 2.0 * math.sqrt(trace + 1.0)
@@ -122,8 +127,9 @@ def matrix_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]:
     else:
         s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
         q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s)
+    norm = math.sqrt(sum(float(v) ** 2 for v in q))
     sign = -1.0 if q[3] < 0 else 1.0
-    x, y, z, w = (sign * float(v) for v in q)
+    x, y, z, w = (sign * float(v) / norm for v in q)
     return (x, y, z, w)
 
 

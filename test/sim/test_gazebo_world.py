@@ -29,7 +29,6 @@ from crop_weed_seg.sim.gazebo_world import (
     gazebo_camera_rotation,
     matrix_from_rpy,
     optical_frame_transform,
-    quaternion_from_matrix,
     rpy_from_matrix,
     with_overrides,
     write_gazebo_world,
@@ -44,6 +43,7 @@ from crop_weed_seg.sim.scenario import (
 )
 from crop_weed_seg.sim.world import FieldConfig
 from crop_weed_seg.spray.geometry import CameraMount
+from crop_weed_seg.spray.mount_tf import matrix_to_quaternion
 from crop_weed_seg.tools.cli import main
 
 from support.sdformat import Spec, check_value, named_files, validate
@@ -299,7 +299,7 @@ def test_sdf_angles_and_quaternions_reproduce_the_mount(mount: CameraMount) -> N
 def test_a_straight_down_camera_is_the_usual_gazebo_pose() -> None:
     assert rpy_from_matrix(gazebo_camera_rotation(CameraSpec())) == \
         pytest.approx((0.0, math.pi / 2, 0.0))
-    assert quaternion_from_matrix(np.eye(3)) == (0.0, 0.0, 0.0, 1.0)
+    assert matrix_to_quaternion(np.eye(3)) == (0.0, 0.0, 0.0, 1.0)
 
 
 def _pose(text: str | None) -> np.ndarray:

@@ -22,15 +22,14 @@ from crop_weed_seg.sim.live import (
     OdomSample,
     camera_info_numbers,
     frame_rng,
-    matrix_from_quaternion,
     mount_transform,
     open_field,
-    quaternion_from_matrix,
     stamp_ns,
 )
 from crop_weed_seg.sim.scenario import BoomSpec, CameraSpec, Scenario, write_field_file
 from crop_weed_seg.sim.world import FieldConfig, SimField
 from crop_weed_seg.spray.geometry import CameraMount
+from crop_weed_seg.spray.mount_tf import matrix_to_quaternion, quaternion_to_matrix
 
 SMALL = Scenario(field=FieldConfig(length_m=3.0, width_m=0.6, gsd_mm=2.0), seed=5,
                  camera=CameraSpec(width=160, height=120, height_m=0.5),
@@ -235,9 +234,9 @@ def test_mount_transform_is_the_camera_mount(mount: CameraMount) -> None:
     assert tf.translation == (mount.x, mount.y, mount.height)
     q = tf.rotation_xyzw
     assert math.isclose(sum(v * v for v in q), 1.0, abs_tol=1e-12) and q[3] >= 0
-    assert np.allclose(matrix_from_quaternion(q), mount.rotation(), atol=1e-12)
+    assert np.allclose(quaternion_to_matrix(q), mount.rotation(), atol=1e-12)
     # the optical axis (z) looks down for every mount here
-    assert matrix_from_quaternion(q)[2, 2] < 0
+    assert quaternion_to_matrix(q)[2, 2] < 0
 
 
 def test_mount_transform_of_a_scenario_camera_and_the_straight_down_value() -> None:
@@ -245,7 +244,7 @@ def test_mount_transform_of_a_scenario_camera_and_the_straight_down_value() -> N
     tf = mount_transform(spec)
     mount = CameraMount(0.2, 0.1, 0.9, 5.0, 3.0, -4.0)
     assert tf.translation == (0.2, 0.1, 0.9)
-    assert np.allclose(matrix_from_quaternion(tf.rotation_xyzw), mount.rotation(), atol=1e-12)
+    assert np.allclose(quaternion_to_matrix(tf.rotation_xyzw), mount.rotation(), atol=1e-12)
     # straight down: optical x = −y, optical y = −x, optical z = −z of base_link, a half turn
     # about (1, −1, 0)/√2
     h = math.sqrt(0.5)
@@ -260,16 +259,16 @@ def test_quaternion_from_matrix_round_trips_every_branch() -> None:
     for _ in range(200):
         q = rng.normal(size=4)
         q /= np.linalg.norm(q)
-        m = matrix_from_quaternion(tuple(q))
-        got = quaternion_from_matrix(m)
-        assert np.allclose(matrix_from_quaternion(got), m, atol=1e-12)
+        m = quaternion_to_matrix(tuple(q))
+        got = matrix_to_quaternion(m)
+        assert np.allclose(quaternion_to_matrix(got), m, atol=1e-12)
         assert np.allclose(np.abs(np.dot(got, q)), 1.0, atol=1e-12)
         branches.add(int(np.argmax((np.trace(m), m[0, 0], m[1, 1], m[2, 2]))))
     assert branches == {0, 1, 2, 3}
     with pytest.raises(ConfigError, match="not a rotation"):
-        quaternion_from_matrix(np.diag([1.0, 1.0, -1.0]))
+        matrix_to_quaternion(np.diag([1.0, 1.0, -1.0]))
     with pytest.raises(ConfigError, match="not a rotation"):
-        quaternion_from_matrix(np.eye(3) * 2.0)
+        matrix_to_quaternion(np.eye(3) * 2.0)
 
 
 def test_camera_info_numbers_are_the_scenario_camera() -> None:
