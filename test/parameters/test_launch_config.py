@@ -15,7 +15,9 @@ import yaml
 
 from crop_weed_seg.backends.engine_options import cache_dir_from_node_parameters
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.parameters import field_sim as fs
 from crop_weed_seg.parameters import planner as pp
+from crop_weed_seg.parameters import scorer as sc
 from crop_weed_seg.parameters import shared
 from crop_weed_seg.parameters.config_files import rendered
 from crop_weed_seg.parameters.segmenter import (
@@ -389,6 +391,14 @@ def test_node_reads_the_params_file_in_a_namespace(ros_node_factory: Any,
     assert node.get_parameter("overlay_alpha").value == 0.3
     assert node.get_parameter("latency_budget_ms").value == 55.0
     assert node.input_topic == "/cam_left/image_raw/compressed"
+
+
+@pytest.mark.parametrize("table", [fs, sc], ids=["field_sim", "sim_scorer"])
+def test_simulation_node_yaml_is_its_table(table: types.ModuleType) -> None:
+    path = ROOT / "config" / f"{table.NODE_NAME}.yaml"
+    assert path.read_text() == rendered()[path.name], f"regenerate: {GENERATOR}"
+    values = yaml.safe_load(path.read_text())[f"/**/{table.NODE_NAME}"]["ros__parameters"]
+    assert values == {p.name: p.default for p in table.PARAMETERS}
 
 
 def test_planner_yaml_is_its_table() -> None:
