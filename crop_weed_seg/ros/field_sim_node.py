@@ -44,7 +44,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TransformStamped, Twist
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image
@@ -121,11 +120,6 @@ def odometry_messages(sample: OdomSample) -> tuple[Odometry, TransformStamped]:
     tf = transform_message(MountTransform(ODOM_FRAME, BASE_FRAME, (float(sample.x), 0.0, 0.0),
                                           (0.0, 0.0, 0.0, 1.0)), sample.stamp_ns)
     return msg, tf
-
-
-class DriveDone(ExternalShutdownException):
-    """The run is done and ``exit_when_done`` is set. Raised from the step timer, it ends
-    ``run_node``'s spin as an external shutdown does: the node is torn down, exit code 0."""
 
 
 class FieldSimNode(ManagedNode):
@@ -258,7 +252,7 @@ class FieldSimNode(ManagedNode):
                 + ("; exiting (exit_when_done)" if self.exit_when_done
                    else "; clock and odometry go on until stopped"))
             if self.exit_when_done:
-                raise DriveDone()
+                self.end_run()
 
     def frames_text(self) -> str:
         n = self.counters["frames_published"]

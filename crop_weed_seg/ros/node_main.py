@@ -33,7 +33,13 @@ class ManagedNode(Node):
 
     def __init__(self, node_name: str, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
+        self.run_ended = False
         _building[:] = [weakref.ref(self)]
+
+    def end_run(self) -> None:
+        """The node's job is done (field_sim after its drive, the scorer after its report):
+        :func:`run_node` stops spinning after this callback, tears the node down and exits 0."""
+        self.run_ended = True
 
     @property
     def stopping(self) -> bool:
@@ -96,7 +102,8 @@ def run_node(factory: Callable[..., Any], name: str, args: list[str] | None = No
             clean_exit.set_phase("running")
             executor = SingleThreadedExecutor(context=context)
             executor.add_node(node)
-            while not clean_exit.requested() and context.ok():
+            while not clean_exit.requested() and context.ok() and \
+                    not getattr(node, "run_ended", False):
                 executor.spin_once(timeout_sec=clean_exit.SPIN_PERIOD_S)
     except (clean_exit.StopRequested, KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -208,9 +208,7 @@ class ScorerNode(ManagedNode):
         self._finish(complete=True, reason=reason)
         if self.exit_when_done:
             self.get_logger().info("drive scored: exiting (exit_when_done)")
-            # run_node tears the node down in its ``finally`` and the process exits 0: rclpy's
-            # executors let a BaseException out of a callback unchanged.
-            raise SystemExit(0)
+            self.end_run()
 
     def _finish(self, *, complete: bool, reason: str) -> None:
         """Score the drive once, log the final table, write the report."""

@@ -38,11 +38,7 @@ from crop_weed_seg.ros.field_sim_node import (  # noqa: E402
     transform_message,
 )
 from crop_weed_seg.sim.drive import drive_frames  # noqa: E402
-from crop_weed_seg.sim.live import (  # noqa: E402
-    OdomSample,
-    matrix_from_quaternion,
-    mount_transform,
-)
+from crop_weed_seg.sim.live import OdomSample, mount_transform  # noqa: E402
 from crop_weed_seg.sim.scenario import (  # noqa: E402
     BoomSpec,
     CameraSpec,
@@ -51,6 +47,7 @@ from crop_weed_seg.sim.scenario import (  # noqa: E402
 )
 from crop_weed_seg.sim.world import FieldConfig, SimField  # noqa: E402
 from crop_weed_seg.spray.geometry import CameraMount  # noqa: E402
+from crop_weed_seg.spray.mount_tf import quaternion_to_matrix  # noqa: E402
 
 from support.nodes import NodeProcess  # noqa: E402
 from support.ros import python_module_command, ros_context, ros_env, spin_until  # noqa: E402
@@ -221,7 +218,7 @@ def test_scripted_drive_publishes_simulates_frames_and_exits_when_done(
         tr, q = static.transform.translation, static.transform.rotation
         assert (tr.x, tr.y, tr.z) == (0.1, -0.05, 0.5)
         mount = CameraMount(0.1, -0.05, 0.5, 8.0, -4.0, 3.0)
-        assert np.allclose(matrix_from_quaternion((q.x, q.y, q.z, q.w)), mount.rotation(),
+        assert np.allclose(quaternion_to_matrix((q.x, q.y, q.z, q.w)), mount.rotation(),
                            atol=1e-12)
         moving = [t for m in probe.tf for t in m.transforms]
         assert moving and all(t.child_frame_id == "base_link" for t in moving)
@@ -347,6 +344,6 @@ def test_messages_carry_the_sample_and_the_mount() -> None:
     q = msg.transform.rotation
     assert (msg.header.frame_id, msg.child_frame_id) == ("base_link", "camera_optical_frame")
     assert (msg.transform.translation.x, msg.transform.translation.z) == (0.2, 0.7)
-    assert np.allclose(matrix_from_quaternion((q.x, q.y, q.z, q.w)), mount.rotation(),
+    assert np.allclose(quaternion_to_matrix((q.x, q.y, q.z, q.w)), mount.rotation(),
                        atol=1e-12)
     assert math.isclose(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2, 1.0)
