@@ -41,13 +41,15 @@ ROS_STAMP := $(STAMP_DIR)/ros-$(if $(SYSTEM_ROS),system-$(ROS_DISTRO),$(call key
 TRT_STUBS_SCRIPT := scripts/trt_stubs/fetch_and_patch.py
 TRT_STUBS_STAMP := $(STAMP_DIR)/trt-stubs-$(shell sha1sum < $(TRT_STUBS_SCRIPT) | cut -c1-12)
 
-.PHONY: run test venv venv-runtime venv-mode synth-data default-model default-model-card chaos soak clean help
+.PHONY: run test venv venv-runtime venv-mode synth-data default-model default-model-card sim chaos soak clean help
 # pip must never run twice at once in one venv.
 .NOTPARALLEL:
 
 help:
 	@echo "make run    segmenter_node on the shipped model, fed by the bundled bag over ROS 2 -> out/"
 	@echo "make test   run the test suite"
+	@echo "make test-jazzy  the ROS tests again on the ROS 2 Jazzy wheels (.venv-jazzy; CI runs both)"
+	@echo "make sim    the closed loop over ROS on simulated time, scored, next to simulate -> out/sim"
 
 $(PY):
 	$(PYTHON) -m venv $(if $(SYSTEM_ROS),--system-site-packages) $(VENV)
@@ -97,6 +99,47 @@ run: venv-runtime
 test: venv $(TRT_STUBS_STAMP)
 	$(PY) -m pytest -q test
 
+# --- `make test-jazzy`: the tests that exercise ROS, on the ROS 2 Jazzy wheels (issue 15) -------
+# A second venv, .venv-jazzy: the runtime (requirements.txt, the package in editable mode) and
+# the Jazzy wheels with pytest (requirements-ros-jazzy.txt), one stamp per role as for .venv.
+# JAZZY_TESTS: what talks rclpy / Fast DDS or starts a node (test/ros/ without its two pure-Python
+# files, the bag player, the two node tests of the parameter table); the rest of the suite does
+# not depend on the distribution and runs once, in `make test` (Kilted wheels).
+# With a sourced system ROS 2 there is nothing to do: `make test` runs on that distribution.
+JAZZY_VENV := .venv-jazzy
+JAZZY_PY := $(JAZZY_VENV)/bin/python
+JAZZY_PIP := $(JAZZY_PY) -m pip --disable-pip-version-check
+JAZZY_STAMP_DIR := $(JAZZY_VENV)/.stamps
+JAZZY_RUNTIME_STAMP := $(JAZZY_STAMP_DIR)/runtime-$(call key,requirements.txt constraints.txt setup.py)
+JAZZY_ROS_STAMP := $(JAZZY_STAMP_DIR)/ros-$(call key,requirements-ros-jazzy.txt constraints.txt)
+jazzy_stamp = @mkdir -p $(JAZZY_STAMP_DIR) && rm -f $(JAZZY_STAMP_DIR)/$(1)-* && touch $@
+JAZZY_TESTS := test/ros --ignore=test/ros/test_humble_api.py --ignore=test/ros/test_node_stats.py \
+	test/tools/test_bag_player.py test/tools/test_sim_loop.py test/scripts/test_gazebo_acceptance.py \
+	test/parameters/test_launch_config.py::test_node_declares_exactly_the_table \
+	test/parameters/test_launch_config.py::test_node_reads_the_params_file_in_a_namespace
+.PHONY: test-jazzy
+
+$(JAZZY_PY):
+	$(PYTHON) -m venv $(JAZZY_VENV)
+
+$(JAZZY_RUNTIME_STAMP): | $(JAZZY_PY)
+	$(JAZZY_PIP) install -q -r requirements.txt -c constraints.txt
+	$(JAZZY_PIP) install -q --no-deps --no-build-isolation -e .
+	$(call jazzy_stamp,runtime)
+
+$(JAZZY_ROS_STAMP): | $(JAZZY_RUNTIME_STAMP)
+	$(JAZZY_PIP) install -q -r requirements-ros-jazzy.txt -c constraints.txt
+	$(call jazzy_stamp,ros)
+
+ifeq ($(SYSTEM_ROS),yes)
+test-jazzy:
+	@echo "make test-jazzy: skipped: a system ROS 2 ($(ROS_DISTRO)) is sourced, and \`make test\` runs the ROS tests on it (test-jazzy is for machines without ROS: it uses the Jazzy wheels from PyPI)"
+else
+test-jazzy: $(JAZZY_ROS_STAMP)
+	$(JAZZY_PY) -m pytest -q $(JAZZY_TESTS)
+endif
+# --- end of test-jazzy ---------------------------------------------------------------------------
+
 # Reproduce the shipped default model (models/default/README.md records every command and the
 # machine). Needs the real datasets beside the checkout (../shared/datasets, see
 # datasets/*.yaml) and about 170 minutes of a 2-core CPU; writes runs/default_v3/model.
@@ -134,6 +177,11 @@ default-model-card: venv
 
 # Reliability probes (docs/RELIABILITY.md): the chaos suite with its slow variants, and the
 # one-hour soak at 30 Hz 640x480 through both nodes.
+# The closed loop over ROS with simulated time, scored, side by side with `simulate` (README,
+# Simulation): field_sim -> segmenter_node -> spray_planner -> sim_scorer on config/sim_field.json.
+sim: venv-runtime
+	$(PY) -m crop_weed_seg.tools.sim_loop --field-file config/sim_field.json --out out/sim
+
 chaos: venv
 	CHAOS_SLOW=1 $(PY) -m pytest -q -s test/ros/test_chaos.py
 
