@@ -7,9 +7,7 @@ camera's static TF; what cannot run is a clear error."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
-import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,13 @@ from crop_weed_seg.sim.scenario import BoomSpec, CameraSpec, Scenario, write_fie
 from crop_weed_seg.sim.world import FieldConfig
 
 from support import REPO as ROOT
+from support.fake_launch import (
+    Recorder,
+    install,
+    load_launch_file,
+    node_actions,
+    resolve,
+)
 
 LAUNCH_FILE = ROOT / "launch" / "sim.launch.py"
 TINY = Scenario(field=FieldConfig(length_m=1.5, width_m=0.4, gsd_mm=4.0), seed=2,
@@ -34,76 +39,21 @@ EXECUTABLES = {"segmenter_node": "crop_weed_seg.ros.segmenter_node:main",
 
 
 def _load_launch_module() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("sim_launch", LAUNCH_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_file(LAUNCH_FILE, "sim_launch")
 
 
-# --- FAKES of launch / launch_ros -------------------------------------------------------------
-# FAKE: ``launch`` and ``launch_ros`` cannot be installed here, so these recording stand-ins go
-# into sys.modules. They record constructor arguments and nothing else: the tests check the
-# launch file's *description*, not how the real launch system runs it.
-
-class _Recorder:
-    """FAKE of a ``launch``/``launch_ros`` class: records its constructor arguments."""
-
-    created: list[_Recorder] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        _Recorder.created.append(self)
-        self.args, self.kwargs = args, kwargs
-
-    @property
-    def kind(self) -> str:
-        return type(self).__name__
-
-
-FAKED = {"launch": ["LaunchDescription"],
-         "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "LogInfo",
-                            "ExecuteProcess", "RegisterEventHandler", "EmitEvent"],
-         "launch.event_handlers": ["OnProcessExit"], "launch.events": ["Shutdown"],
-         "launch.substitutions": ["PathJoinSubstitution"],
-         "launch_ros": [], "launch_ros.actions": ["Node"],
-         "launch_ros.substitutions": ["FindPackageShare"]}
-
+# FAKE launch/launch_ros (not installable here): see test/support/fake_launch.py.
 
 @pytest.fixture()
-def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[_Recorder]:
-    """Puts the FAKE launch/launch_ros modules in place; returns the list of what was built."""
-    for module_name, classes in FAKED.items():
-        module = types.ModuleType(module_name)
-        module.__doc__ = "FAKE for tests (test/sim/test_sim_launch.py)."
-        for cls in classes:
-            setattr(module, cls, type(cls, (_Recorder,), {"__doc__": "FAKE " + cls}))
-        monkeypatch.setitem(sys.modules, module_name, module)
-    _Recorder.created = []
-    return _Recorder.created
-
-
-def _resolve(value: Any) -> str:
-    """What a FAKE substitution gives on a robot where the package share is the repository."""
-    if isinstance(value, str):
-        return value
-    if value.kind == "FindPackageShare":
-        assert value.args == ("crop_weed_seg",)
-        return str(ROOT)
-    assert value.kind == "PathJoinSubstitution", value.kind
-    return str(Path(*[_resolve(part) for part in value.args[0]]))
+def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[Recorder]:
+    return install(monkeypatch)
 
 
 def _launch(launch: types.ModuleType, environment: dict[str, str] | None = None,
             **arguments: str) -> dict[str, Any]:
     """Runs the OpaqueFunction on the default arguments updated by ``arguments``; returns the
     nodes by executable, the processes and the log lines."""
-    values = {name: str(ROOT / default[len(launch.SHARE):])
-              if default.startswith(launch.SHARE) else default
-              for name, (default, _) in launch.ARGUMENTS.items()}
-    values.update(arguments)
-    context = types.SimpleNamespace(launch_configurations=values,
-                                    environment={} if environment is None else environment)
-    actions = launch._node_actions(context)
+    actions = node_actions(launch, environment, arguments)
     nodes = {a.kwargs["executable"]: a.kwargs for a in actions if a.kind == "Node"}
     processes = [a.kwargs for a in actions if a.kind == "ExecuteProcess"]
     logs = [a.kwargs["msg"] for a in actions if a.kind == "LogInfo"]
@@ -122,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- the description --------------------------------------------------------------------------
 
-def test_launch_declares_its_arguments_with_package_defaults(fake_launch: list[_Recorder]
+def test_launch_declares_its_arguments_with_package_defaults(fake_launch: list[Recorder]
                                                              ) -> None:
     launch = _load_launch_module()
     launch.generate_launch_description()
@@ -133,7 +83,7 @@ def test_launch_declares_its_arguments_with_package_defaults(fake_launch: list[_
     field_file = declared["field_file"]["default_value"]
     assert field_file.kind == "PathJoinSubstitution"
     assert field_file.args[0][0].kind == "FindPackageShare"
-    assert Path(_resolve(field_file)) == ROOT / "config" / "sim_field.json"
+    assert Path(resolve(field_file)) == ROOT / "config" / "sim_field.json"
     assert declared["simulator"]["default_value"] == "field_sim"
     assert declared["headless"]["default_value"] == "true"
     (description,) = [r for r in fake_launch if r.kind == "LaunchDescription"]
@@ -157,7 +107,7 @@ def test_the_files_and_executables_it_names_exist(setup_console_scripts: dict[st
 
 
 def test_field_sim_loop_on_sim_time_with_the_scenarios_geometry(
-        fake_launch: list[_Recorder], tmp_path: Path) -> None:
+        fake_launch: list[Recorder], tmp_path: Path) -> None:
     launch = _load_launch_module()
     field_file = write_field_file(tmp_path / "field.json", TINY)
     out = _launch(launch, field_file=str(field_file), real_time_factor="0.5",
@@ -193,7 +143,7 @@ def test_field_sim_loop_on_sim_time_with_the_scenarios_geometry(
     assert _launch(launch, field_file=str(field_file))["handlers"] == []
 
 
-def test_the_default_field_file_is_the_packages(fake_launch: list[_Recorder]) -> None:
+def test_the_default_field_file_is_the_packages(fake_launch: list[Recorder]) -> None:
     launch = _load_launch_module()
     default = ROOT / "config" / "sim_field.json"
     if not default.is_file():
@@ -204,7 +154,7 @@ def test_the_default_field_file_is_the_packages(fake_launch: list[_Recorder]) ->
     assert out["nodes"]["sim_scorer"]["parameters"][0]["exit_when_done"] is False
 
 
-def test_model_and_backend_reach_the_segmenter_only_when_set(fake_launch: list[_Recorder],
+def test_model_and_backend_reach_the_segmenter_only_when_set(fake_launch: list[Recorder],
                                                              tmp_path: Path) -> None:
     launch = _load_launch_module()
     field_file = str(write_field_file(tmp_path / "field.json", TINY))
@@ -216,7 +166,7 @@ def test_model_and_backend_reach_the_segmenter_only_when_set(fake_launch: list[_
 
 
 def test_gazebo_runs_the_world_headless_with_bridge_and_camera_tf(
-        fake_launch: list[_Recorder], world: Path, tmp_path: Path) -> None:
+        fake_launch: list[Recorder], world: Path, tmp_path: Path) -> None:
     launch = _load_launch_module()
     other = write_field_file(tmp_path / "other.json", dataclasses.replace(TINY, seed=99))
     out = _launch(launch, simulator="gazebo", world=str(world), field_file=str(other),
@@ -232,7 +182,7 @@ def test_gazebo_runs_the_world_headless_with_bridge_and_camera_tf(
     bridge = nodes["parameter_bridge"]
     assert bridge["package"] == "ros_gz_bridge" and bridge["name"] == "gz_bridge"
     (params,) = bridge["parameters"]
-    assert Path(_resolve(params["config_file"])) == ROOT / "config" / "gz_bridge.yaml"
+    assert Path(resolve(params["config_file"])) == ROOT / "config" / "gz_bridge.yaml"
     assert params["use_sim_time"] is True
     # The scorer and the geometry use the world's own field file, not field_file.
     own = str(world.parent / "field.json")
@@ -251,7 +201,7 @@ def test_gazebo_runs_the_world_headless_with_bridge_and_camera_tf(
     for executable in ("parameter_bridge", "segmenter_node", "spray_planner", "sim_scorer"):
         env = nodes[executable]["additional_env"]
         assert set(env) == {"FASTRTPS_DEFAULT_PROFILES_FILE"}, executable   # Jazzy: Fast DDS 2
-        assert Path(_resolve(env["FASTRTPS_DEFAULT_PROFILES_FILE"])) == \
+        assert Path(resolve(env["FASTRTPS_DEFAULT_PROFILES_FILE"])) == \
             ROOT / "config" / "fastdds_large_images.xml"
     assert "field_sim" not in nodes
     assert any("headless-rendering" in line for line in out["logs"])
@@ -260,7 +210,7 @@ def test_gazebo_runs_the_world_headless_with_bridge_and_camera_tf(
 @pytest.mark.parametrize(("headless", "command"), [
     ("false", ["gz", "sim", "-r"]), ("server", ["gz", "sim", "-s", "-r"]),
     ("True", ["gz", "sim", "-s", "-r", "--headless-rendering"])])
-def test_gazebo_modes(fake_launch: list[_Recorder], world: Path, headless: str,
+def test_gazebo_modes(fake_launch: list[Recorder], world: Path, headless: str,
                       command: list[str]) -> None:
     launch = _load_launch_module()
     (gz,) = _launch(launch, simulator="gazebo", world=str(world),
@@ -270,7 +220,7 @@ def test_gazebo_modes(fake_launch: list[_Recorder], world: Path, headless: str,
         _launch(launch, simulator="gazebo", world=str(world), headless="maybe")
 
 
-def test_the_teams_dds_profile_is_kept(fake_launch: list[_Recorder], tmp_path: Path) -> None:
+def test_the_teams_dds_profile_is_kept(fake_launch: list[Recorder], tmp_path: Path) -> None:
     launch = _load_launch_module()
     field_file = str(write_field_file(tmp_path / "field.json", TINY))
     nodes = _launch(launch, field_file=field_file,
@@ -281,7 +231,7 @@ def test_the_teams_dds_profile_is_kept(fake_launch: list[_Recorder], tmp_path: P
                                                           "FASTDDS_DEFAULT_PROFILES_FILE"}
 
 
-def test_what_cannot_run_is_a_clear_error(fake_launch: list[_Recorder], world: Path,
+def test_what_cannot_run_is_a_clear_error(fake_launch: list[Recorder], world: Path,
                                           tmp_path: Path) -> None:
     launch = _load_launch_module()
     with pytest.raises(ValueError, match="needs world:="):

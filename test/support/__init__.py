@@ -6,7 +6,9 @@
 - :mod:`support.dds`: Fast DDS environments and the image flood (``image_flood.py``, run as a
   separate process);
 - :mod:`support.fake_tensorrt`: a CPU fake of ``tensorrt`` backed by ONNX Runtime (test code:
-  TensorRT cannot run here).
+  TensorRT cannot run here);
+- :mod:`support.fake_launch`: recording fakes of ``launch``/``launch_ros`` for the launch-file
+  tests (test code: they cannot be installed here).
 """
 
 from __future__ import annotations
