@@ -95,7 +95,8 @@ def build(values: dict[str, Any]) -> tuple[Boom, PlannerConfig]:
                            min_speed_mps=float(v["min_speed_mps"]),
                            default_speed_mps=default_speed if default_speed > 0 else None,
                            max_future_s=float(v["max_future_s"]),
-                           max_speed_mps=float(v["max_speed_mps"]))
+                           max_speed_mps=float(v["max_speed_mps"]),
+                           command_period_s=1.0 / float(v["rate_hz"]))
     return boom, config
 
 

@@ -5,6 +5,7 @@ and matches what the node declares."""
 from __future__ import annotations
 
 import types
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -416,7 +417,9 @@ def test_the_shared_definition_check_catches_drift() -> None:
 def test_the_core_defaults_are_the_tables() -> None:
     """The settings objects the nodes build from their parameters default to the tables."""
     assert SpraySettings.from_values({p.name: p.default for p in PARAMETERS}) == SpraySettings()
-    assert pp.build(pp.defaults())[1] == PlannerConfig()
+    config = pp.build(pp.defaults())[1]
+    assert config.command_period_s == pytest.approx(1 / pp.BY_NAME["rate_hz"].default)
+    assert replace(config, command_period_s=0.0) == PlannerConfig()
 
 
 def test_shared_parameters_are_checked_together() -> None:

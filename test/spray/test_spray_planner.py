@@ -4,6 +4,7 @@ tracks, lanes, stale policy, modes, bad odometry, bounded memory, parameter tabl
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -326,7 +327,10 @@ def test_parameter_table() -> None:
         assert name in names
     boom, config = build(defaults())
     assert boom.nozzle_x == pytest.approx(-0.5) and boom.nozzle_count == 12
-    assert config == PlannerConfig()
+    # the command period is the node's rate (rate_hz), not a core setting: the core's default
+    # is the point test of a planner stepped continuously (the simulator's 2 ms)
+    assert config.command_period_s == pytest.approx(1 / 50)
+    assert replace(config, command_period_s=0.0) == PlannerConfig()
     assert validate("spray_classes", [2, 3]) is None
     assert validate("spray_classes", []) is not None
     assert validate("mode", "mist") is not None and validate("nozzle_count", 0) is not None
