@@ -207,17 +207,18 @@ def test_nozzle_opens_and_closes_at_the_predicted_time(probe: Probe) -> None:
 
     # v = 1 m/s, latency 0.03 s, margin 0.02 m, nozzle_x = -0.5 m, x = 0.3 m, size 0.04 m:
     # the window is reached at 0.73 s and left at 0.81 s; a command stands for one period
-    # (rate_hz 100: 10 ms), so the lane is commanded open from 0.72 s on — never late.
-    # Clock steps of 10 ms, 5 ms off the edges.
+    # (rate_hz 100: 10 ms) and is judged halfway through it, so the lane is commanded open for
+    # 0.725 s <= t - T0 <= 0.81 s (a point test: from 0.73 s, and the probe at 0.727 s would
+    # find it shut). Clock steps of 10 ms, 2-3 ms off the edges.
     opened = []
     for k in range(100):
-        t_ns = T0_NS + 5_000_000 + k * 10_000_000
+        t_ns = T0_NS + 7_000_000 + k * 10_000_000
         position = probe.state_at(t_ns)
         others = position[:lane] + position[lane + 1:]
         assert others == [0.0] * 11, (k, position)
         if position[lane] == 1.0:
-            opened.append(round((t_ns - T0_NS) * 1e-9, 3))
-    expected = [round(0.725 + 0.01 * i, 3) for i in range(9)]
+            opened.append(round((t_ns - T0_NS) * 1e-9, 4))
+    expected = [round(0.727 + 0.01 * i, 4) for i in range(9)]
     assert opened == expected
 
 

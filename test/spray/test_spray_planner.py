@@ -66,6 +66,28 @@ def test_window_of_one_target_by_hand() -> None:
     assert not any(p.nozzle_states(t)[[0, 1, 2, 3, 5, 6]].any() for t in (0.75, 0.8))
 
 
+def test_a_command_period_moves_the_decision_to_the_middle_of_its_hold() -> None:
+    # The window of test_window_of_one_target_by_hand: 0.73 <= t <= 0.81 for a point test. A
+    # command that stands 20 ms (50 Hz) is judged 10 ms ahead (1 cm at 1 m/s): it opens from
+    # 0.72 s and closes as before (the last command inside the window holds to 0.81 + 0.02).
+    def with_target(**config: float) -> SprayPlanner:
+        p = planner(valve_latency_s=0.03, margin_m=0.02, **config)
+        p.add_targets(0.0, targets({"x": 0.3, "y": lane_y(4)}), 0.0)
+        return p
+
+    times = open_times(with_target(command_period_s=0.02), 4, 0.0, 1.2)
+    assert times[0] == pytest.approx(0.72, abs=1.5e-3)
+    assert times[-1] == pytest.approx(0.81, abs=1.5e-3)
+    # stepped at the node's 50 Hz (commands 5 ms off the edges): open from the command at
+    # 0.725 s, 5 ms before the window; a point test opens at 0.745 s, 15 ms (1.5 cm) late
+    def stepped(p: SprayPlanner) -> list[float]:
+        return [round(float(t), 3) for t in np.arange(0.005, 1.2, 0.02)
+                if p.nozzle_states(float(t))[4]]
+
+    assert stepped(with_target(command_period_s=0.02)) == [0.725, 0.745, 0.765, 0.785, 0.805]
+    assert stepped(with_target()) == [0.745, 0.765, 0.785, 0.805]
+
+
 def test_window_follows_speed_and_stamp() -> None:
     # v = 2 m/s from t = 0, image at t = 0.1 (s = 0.2): g = 0.5, interval [0.46, 0.54] m;
     # open while 2t + 2*0.05 - 0.5 in it: t in [0.43, 0.47].
