@@ -561,8 +561,17 @@ def _with_geometry_and_speed(pair: Pair) -> np.ndarray:
         recs = pair.fresh_targets()
         if len(recs) and np.isfinite(recs["x"]).all() and \
                 np.isfinite(recs["time_to_nozzle"]).all():
-            return recs
-    raise AssertionError("targets never got geometry and speed")
+            break
+    else:
+        raise AssertionError("targets never got geometry and speed")
+
+    # the planner's odometry subscription (best effort) may match later than the segmenter's:
+    # without a good odometry first, "odometry lost" never comes (it needs odometry that started)
+    def planner_has_odometry(_status: Any, values: dict[str, str]) -> bool:
+        pair.odom_pub.publish(odometry(1.0))
+        return int(values["odometry_updates"]) > 0
+    pair.planner_values(planner_has_odometry, timeout=30.0)
+    return recs
 
 
 def test_garbage_odometry_camera_info_and_future_frames_are_refused(pair: Pair) -> None:
