@@ -146,8 +146,7 @@ def test_field_sim_loop_on_sim_time_with_the_scenarios_geometry(
 def test_the_default_field_file_is_the_packages(fake_launch: list[Recorder]) -> None:
     launch = _load_launch_module()
     default = ROOT / "config" / "sim_field.json"
-    if not default.is_file():
-        pytest.skip("config/sim_field.json is written by the integrator of issue 16")
+    assert default.is_file()
     out = _launch(launch)
     assert out["nodes"]["field_sim"]["parameters"][0]["field_file"] == str(default)
     assert out["nodes"]["sim_scorer"]["parameters"][0]["field_file"] == str(default)
