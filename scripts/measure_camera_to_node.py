@@ -48,11 +48,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from crop_weed_seg.image_files import write_bytes_atomic  # noqa: E402
 from crop_weed_seg.ros.dds_profile import (  # noqa: E402
     PROFILE_VARIABLES,
     profile_variables,
@@ -271,20 +272,6 @@ def markdown(runs: list[Run], wheels: dict[str, str]) -> str:
     return "\n".join(rows)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -329,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(runs, wheels)
     print(table)
     if args.out:
-        write_json_atomic(args.out, {
+        result = {
             "python": sys.executable, "machine": platform.machine(), "node": platform.node(),
             "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
             "profile_variables_read_here": list(profile_variables({})),
             "wheels": wheels, "frames": args.frames,
-            "runs": [asdict(r) for r in runs], "markdown": table})
+            "runs": [asdict(r) for r in runs], "markdown": table}
+        write_bytes_atomic(args.out, (json.dumps(result, indent=2) + "\n").encode())
     return 1 if any(r.error for r in runs) else 0
 
 

@@ -107,7 +107,7 @@ class EngineSettings:
                                                   "fp16 or int8, or leave the DLA out")
             if self.shapes is not None and len(set(self.shapes)) != 1:
                 raise _settings_error("dla_core", f"DLA needs a fixed input size, but shapes "
-                                                  f"min/opt/max are {_shapes_text(self.shapes)}; "
+                                                  f"min/opt/max are {shapes_text(self.shapes)}; "
                                                   "give one size three times")
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +136,7 @@ class EngineSettings:
         if self.dla_core is not None:
             parts.append(f"DLA {self.dla_core}")
         if self.shapes is not None:
-            parts.append(f"shapes {_shapes_text(self.shapes)}")
+            parts.append(f"shapes {shapes_text(self.shapes)}")
         if self.strongly_typed:
             parts.append("strongly typed")
         if self.tf32:
@@ -164,7 +164,8 @@ class EngineSettings:
         return cls(shapes=resolved, **settings)
 
 
-def _shapes_text(shapes: Shapes) -> str:
+def shapes_text(shapes: Shapes) -> str:
+    """Shapes as ``MINHxMINW,OPTHxOPTW,MAXHxMAXW`` (the inverse of :func:`parse_shapes`)."""
     return ",".join(f"{h}x{w}" for h, w in shapes)
 
 
@@ -567,7 +568,7 @@ class EngineCache:
             if settings.get("dla_core") is not None:
                 command.append(f"--dla-core {settings['dla_core']}")
             if settings.get("shapes"):
-                command.append("--shapes " + ",".join(f"{h}x{w}" for h, w in settings["shapes"]))
+                command.append("--shapes " + shapes_text(settings["shapes"]))
             if settings.get("workspace_bytes", DEFAULT_WORKSPACE_BYTES) != \
                     DEFAULT_WORKSPACE_BYTES:
                 command.append(f"--workspace-mb {int(settings['workspace_bytes']) >> 20}")

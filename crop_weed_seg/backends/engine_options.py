@@ -33,6 +33,7 @@ from crop_weed_seg.backends.engine_cache import (
     Shapes,
     engine_key,
     parse_shapes,
+    shapes_text,
 )
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.model.contract import ModelContract, sha256_file
@@ -156,7 +157,7 @@ class EngineOptions:
         return {P_PRECISION: self.precision,
                 P_ONNX: _relative_onnx(self.onnx, model_folder),
                 P_DLA_CORE: UNSET if self.dla_core is None else self.dla_core,
-                P_SHAPES: "" if self.shapes is None else _shapes_text(self.shapes),
+                P_SHAPES: "" if self.shapes is None else shapes_text(self.shapes),
                 P_WORKSPACE_MB: self.workspace_mb,
                 P_STRONGLY_TYPED: self.strongly_typed,
                 P_TF32: self.tf32,
@@ -171,7 +172,7 @@ class EngineOptions:
         if self.dla_core is not None:
             args += ["--dla-core", str(self.dla_core)]
         if self.shapes is not None:
-            args += ["--shapes", _shapes_text(self.shapes)]
+            args += ["--shapes", shapes_text(self.shapes)]
         if self.workspace_mb != DEFAULT_WORKSPACE_MB:
             args += ["--workspace-mb", str(self.workspace_mb)]
         if self.strongly_typed:
@@ -181,10 +182,6 @@ class EngineOptions:
         if self.optimization_level is not None:
             args += ["--optimization-level", str(self.optimization_level)]
         return args
-
-
-def _shapes_text(shapes: Shapes) -> str:
-    return ",".join(f"{h}x{w}" for h, w in shapes)
 
 
 def _relative_onnx(onnx: str, model_folder: Path | str | None) -> str:

@@ -16,7 +16,7 @@ no GPU runtime in (the core's layer test checks that).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -308,13 +308,6 @@ def engine_options(options: BackendOptions) -> EngineOptions:
     profile shape (the contract's size, which the Segmenter always feeds; fastest, and CUDA
     graphs work), TF32 off (strict FP32 parity), the model's ONNX."""
     return options.engine or EngineOptions(precision=options.precision)
-
-
-def default_settings(contract: ModelContract, options: BackendOptions,
-                     **overrides: Any) -> EngineSettings:
-    """Engine settings for ``contract`` from :func:`engine_options`, with ``overrides``."""
-    settings = engine_options(options).settings(contract)
-    return replace(settings, **overrides) if overrides else settings
 
 
 def _open_cache(cache: EngineCache | Path | str | None) -> EngineCache:

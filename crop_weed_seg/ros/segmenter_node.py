@@ -248,7 +248,7 @@ class SegmenterNode(ManagedNode):
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         for p in params:
             reason = validate(p.name, p.value)
-            if reason is None and getattr(self, "_tf_mount", None) is not None and \
+            if reason is None and self._tf_mount is not None and \
                     p.name in MOUNT_PARAMETERS and p.name != "camera_x_m":
                 reason = f"{p.name} comes from TF while use_tf is true"
             if reason is not None:
@@ -381,7 +381,7 @@ class SegmenterNode(ManagedNode):
     def _frame_settings(self, values: dict[str, Any]) -> FrameSettings:
         """The frame settings of parameter values, with the mount from TF when use_tf has one
         (the boom stays where the parameters put it: :func:`values_with_mount`)."""
-        tf = getattr(self, "_tf_mount", None)
+        tf = self._tf_mount
         if tf is not None and tf.mount is not None:
             values = values_with_mount(values, tf.mount)
         return FrameSettings.from_values(values)

@@ -51,7 +51,7 @@ CAMERA_X_WARN_M = 0.01
 MOUNT_PARAMETERS = ("camera_x_m", "camera_y_m", "camera_height_m", "camera_roll_deg",
                     "camera_pitch_deg", "camera_yaw_deg")
 #: The reference camera's optical axes as columns (all angles 0: straight down, image top +x).
-R0 = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]], np.float64)
+R0 = CameraMount().rotation()
 _MAX_TILT_DEG = 80.0
 
 
