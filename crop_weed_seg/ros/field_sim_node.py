@@ -69,6 +69,7 @@ from crop_weed_seg.sim.live import (
     camera_info_numbers,
     mount_transform,
     open_field,
+    stamp_ns,
 )
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: drive"
@@ -315,7 +316,7 @@ class FieldSimNode(ManagedNode):
             level=level, name=DIAGNOSTIC_NAME, message=message, hardware_id=socket.gethostname(),
             values=[KeyValue(key=k, value=format_value(val)) for k, val in snap.items()])
         array = DiagnosticArray(status=[status])
-        array.header.stamp = to_time(int(round(self.live.now_s * 1e9)))
+        array.header.stamp = to_time(stamp_ns(self.live.now_s))
         self.publish_safely(self.pub_diagnostics, array)
 
     def shutdown(self) -> bool:

@@ -57,8 +57,7 @@ from crop_weed_seg.classes import CROP, PALETTE_RGB, SOIL, WEED
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, write_field_file
 from crop_weed_seg.sim.world import SimField
-from crop_weed_seg.spray.geometry import CameraMount
-from crop_weed_seg.spray.mount_tf import matrix_to_quaternion
+from crop_weed_seg.spray.mount_tf import transform_from_mount
 
 SDF_VERSION = "1.11"
 WORLD_NAME = "crop_weed_field"
@@ -132,11 +131,6 @@ class _Texture:
 
 # --- geometry ------------------------------------------------------------------------------------
 
-def _mount(camera: CameraSpec) -> CameraMount:
-    return CameraMount(camera.x_m, camera.y_m, camera.height_m, camera.pitch_deg,
-                       camera.roll_deg, camera.yaw_deg)
-
-
 def rpy_from_matrix(rot: np.ndarray) -> tuple[float, float, float]:
     """Roll, pitch, yaw [rad] of SDFormat's ``euler_rpy`` (R = Rz(yaw)·Ry(pitch)·Rx(roll)) for a
     rotation matrix; at pitch ±90° (a camera looking straight down) yaw is taken as 0."""
@@ -164,7 +158,7 @@ def gazebo_camera_rotation(camera: CameraSpec) -> np.ndarray:
     """The Gazebo camera frame in ``base_link`` (columns: its x, y, z axes). A Gazebo camera
     looks along its +x with +z up in the image and +y to the image's left, so its axes are the
     optical frame's (z, −x, −y) (:meth:`CameraMount.rotation` gives those in base_link)."""
-    optical = _mount(camera).rotation()
+    optical = camera.mount().rotation()
     return np.column_stack((optical[:, 2], -optical[:, 0], -optical[:, 1]))
 
 
@@ -179,8 +173,8 @@ def optical_frame_transform(camera: CameraSpec
                                        tuple[float, float, float, float]]:
     """``base_link`` -> ``camera_optical_frame`` as a static TF: translation and quaternion
     (x, y, z, w), from the scenario's mount (what field_sim publishes on /tf_static)."""
-    q = matrix_to_quaternion(_mount(camera).rotation())
-    return (camera.x_m, camera.y_m, camera.height_m), q
+    rigid = transform_from_mount(camera.mount())
+    return rigid.translation, rigid.rotation
 
 
 def footprint_length_m(scenario: Scenario) -> float:

@@ -48,8 +48,8 @@ from crop_weed_seg.sim.camera import SimCamera
 from crop_weed_seg.sim.drive import Drive, SimFrame, drive_frames
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, load_field
 from crop_weed_seg.sim.world import SimField
-from crop_weed_seg.spray.geometry import CameraMount
-from crop_weed_seg.spray.mount_tf import matrix_to_quaternion
+from crop_weed_seg.spray.geometry import DISTORTION_MODELS, CameraMount
+from crop_weed_seg.spray.mount_tf import transform_from_mount
 
 DRIVE_MODES = ("scripted", "cmd_vel")
 #: Frame ids of the topics (docs/DESIGN.md §4; the Gazebo bridge uses the same).
@@ -156,7 +156,6 @@ class LiveDrive:
         self._next_clock = 0
         self._next_odom = 0
         self._next_frame = 0
-        self.frames_emitted = 0
         # motion: x(t) = anchor_x + speed · (t − anchor_t)
         if self.scripted:
             self._speed = self.drive.speed_mps
@@ -278,7 +277,6 @@ class LiveDrive:
     def _render(self, t: float) -> LiveFrame:
         k = self._next_frame
         self._next_frame += 1
-        self.frames_emitted += 1
         if self._frames is not None:
             fr = next(self._frames)
             return LiveFrame(fr.index, stamp_ns(self.t0_s + fr.stamp_s),
@@ -308,7 +306,7 @@ def camera_info_numbers(camera: SimCamera) -> CameraInfoNumbers:
     """K, D, R, P and size of ``camera`` (D: the model's zeros when it has no distortion, so a
     consumer sees plumb_bob with 5 coefficients)."""
     i = camera.intrinsics
-    n = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}.get(i.model, 5)
+    n = DISTORTION_MODELS.get(i.model, 5)
     d = tuple(float(v) for v in i.distortion) or (0.0,) * n
     return CameraInfoNumbers(
         width=int(i.width), height=int(i.height), distortion_model=i.model, d=d,
@@ -331,12 +329,8 @@ class MountTransform:
 def mount_transform(camera: CameraSpec | CameraMount) -> MountTransform:
     """``base_link -> camera_optical_frame`` of a camera mount: translation (x, y, height),
     rotation of ``CameraMount.rotation()`` (its columns are the optical axes in base_link)."""
-    mount = camera if isinstance(camera, CameraMount) else CameraMount(
-        camera.x_m, camera.y_m, camera.height_m, camera.pitch_deg, camera.roll_deg,
-        camera.yaw_deg)
-    return MountTransform(BASE_FRAME, CAMERA_FRAME,
-                          (float(mount.x), float(mount.y), float(mount.height)),
-                          matrix_to_quaternion(mount.rotation()))
+    rigid = transform_from_mount(camera if isinstance(camera, CameraMount) else camera.mount())
+    return MountTransform(BASE_FRAME, CAMERA_FRAME, rigid.translation, rigid.rotation)
 
 
 # -- the field -------------------------------------------------------------------------------

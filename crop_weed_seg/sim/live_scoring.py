@@ -34,10 +34,9 @@ monotonic clock.
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,6 +46,7 @@ import numpy as np
 from crop_weed_seg.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, VEGETATION, WEED
 from crop_weed_seg.data.metrics import ConfusionAccumulator, SegmentationScores
 from crop_weed_seg.errors import ConfigError, InvalidFrameError
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.sim.drive import Drive
 from crop_weed_seg.sim.scoring import Score, is_scored, score, spray_windows
 from crop_weed_seg.sim.timeline import Timeline
@@ -575,18 +575,6 @@ def final_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """``write(tmp_path)`` then rename onto ``path`` (readers never see half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(out_dir: Path, report: dict[str, Any], *, fld: SimField | None = None,
                  boom: Boom | None = None, timeline: Timeline | None = None,
                  sc: Score | None = None) -> tuple[list[Path], str]:
@@ -605,7 +593,7 @@ def write_report(out_dir: Path, report: dict[str, Any], *, fld: SimField | None 
     png = out_dir / "score.png"
     if fld is not None and boom is not None and timeline is not None and sc is not None:
         try:
-            _atomic_write(png, lambda p: plot_score(p, fld, boom, timeline, sc, report))
+            plot_score(png, fld, boom, timeline, sc, report)
             written.append(png)
             report["plot"] = png.name
         except Exception as e:  # noqa: BLE001 — matplotlib missing (ConfigError) or failing:
@@ -615,7 +603,7 @@ def write_report(out_dir: Path, report: dict[str, Any], *, fld: SimField | None 
             report.setdefault("notes", []).append(note)
     path = out_dir / "score.json"
     try:
-        _atomic_write(path, lambda p: p.write_text(json.dumps(report, indent=1) + "\n"))
+        write_bytes_atomic(path, (json.dumps(report, indent=1) + "\n").encode())
     except OSError as e:
         raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
     written.insert(0, path)
@@ -624,9 +612,9 @@ def write_report(out_dir: Path, report: dict[str, Any], *, fld: SimField | None 
 
 def plot_score(path: Path, fld: SimField, boom: Boom, timeline: Timeline, sc: Score,
                report: dict[str, Any]) -> Path:
-    """The drive as a PNG: the sprayed footprint per lane over the field strip with every scored
-    weed (hit / missed) and crop (sprayed / not), and the per-class IoU. ConfigError without
-    matplotlib (:func:`crop_weed_seg.data.plots.pyplot`)."""
+    """The drive as a PNG at ``path`` (written atomically): the sprayed footprint per lane over
+    the field strip with every scored weed (hit / missed) and crop (sprayed / not), and the
+    per-class IoU. ConfigError without matplotlib (:func:`crop_weed_seg.data.plots.pyplot`)."""
     from crop_weed_seg.data.plots import pyplot
 
     plt = pyplot()
@@ -666,6 +654,8 @@ def plot_score(path: Path, fld: SimField, boom: Boom, timeline: Timeline, sc: Sc
     miou = report["segmentation"]["miou"]
     ax_iou.set_title(f"IoU (mIoU {'–' if miou != miou else f'{miou:.2f}'})", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
     return path

@@ -18,17 +18,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.sim.camera import SimCamera
 from crop_weed_seg.sim.drive import Drive, plan_drive
 from crop_weed_seg.sim.world import FieldConfig, SimField, generate_field
 from crop_weed_seg.spray.geometry import Boom, CameraIntrinsics, CameraMount, GroundProjector
+from crop_weed_seg.spray.mount_tf import mount_parameters
 from crop_weed_seg.spray.planner import PlannerConfig
 
 FIELD_FILE_SCHEMA = 1
@@ -52,6 +52,11 @@ class CameraSpec:
     yaw_deg: float = 0.0
     exposure_ms: float = 2.0
 
+    def mount(self) -> CameraMount:
+        """The camera's mount on ``base_link`` (ConfigError for an impossible orientation)."""
+        return CameraMount(self.x_m, self.y_m, self.height_m, self.pitch_deg, self.roll_deg,
+                           self.yaw_deg)
+
     def build(self) -> SimCamera:
         if not (self.width >= 16 and self.height >= 16):
             raise ConfigError(f"camera image {self.width}x{self.height} is too small (16x16 "
@@ -60,10 +65,8 @@ class CameraSpec:
             raise ConfigError(f"camera hfov_deg {self.hfov_deg} must lie in [1, 170]")
         if not self.exposure_ms >= 0:
             raise ConfigError(f"camera exposure_ms {self.exposure_ms} must not be negative")
-        mount = CameraMount(self.x_m, self.y_m, self.height_m, self.pitch_deg, self.roll_deg,
-                            self.yaw_deg)
         cam = SimCamera(GroundProjector(CameraIntrinsics.from_fov(self.width, self.height,
-                                                                  self.hfov_deg), mount),
+                                                                  self.hfov_deg), self.mount()),
                         exposure_s=self.exposure_ms / 1000.0)
         try:
             cam.footprint_x()
@@ -138,9 +141,7 @@ class Scenario:
         """The segmenter's and the planner's parameters for this camera mount and boom (what a
         launch file passes to them), by executable."""
         c, b = self.camera, self.boom
-        geometry = {"camera_x_m": c.x_m, "camera_y_m": c.y_m, "camera_height_m": c.height_m,
-                    "camera_pitch_deg": c.pitch_deg, "camera_roll_deg": c.roll_deg,
-                    "camera_yaw_deg": c.yaw_deg, "nozzle_count": b.nozzles,
+        geometry = {**mount_parameters(c.mount()), "nozzle_count": b.nozzles,
                     "nozzle_spacing_m": b.spacing_m, "boom_center_y_m": b.center_y_m,
                     "nozzle_offset_m": c.x_m + b.nozzle_offset_m}
         planner = {"camera_x_m": c.x_m, "nozzle_count": b.nozzles, "nozzle_spacing_m": b.spacing_m,
@@ -240,18 +241,11 @@ def write_field_file(path: Path, scenario: Scenario, fld: SimField | None = None
     """Write the field file atomically (a reader never sees half a file). ``fld`` adds the
     drive and the plants; without it only the scenario is written."""
     path = Path(path)
+    text = json.dumps(field_file_json(scenario, fld), indent=1)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        write_bytes_atomic(path, text.encode())
     except OSError as e:
         raise ConfigError(f"cannot write the field file {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(field_file_json(scenario, fld), f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

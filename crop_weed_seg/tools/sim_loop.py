@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from crop_weed_seg.errors import CropWeedSegError
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.ros.dds_profile import set_default_profile
 from crop_weed_seg.sim.scenario import Scenario, load_field
+from crop_weed_seg.sim.world import SimField
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FIELD_FILE = REPO / "config" / "sim_field.json"
@@ -90,12 +92,14 @@ def commands(field_file: Path, scenario: Scenario, out: Path, *, model: str, bac
     }
 
 
-def simulate_reference(scenario: Scenario, model: str, backend: str) -> dict[str, Any]:
-    """The same drive through ``simulate``'s in-process chain (no extra latency)."""
+def simulate_reference(scenario: Scenario, model: str, backend: str,
+                       fld: SimField | None = None) -> dict[str, Any]:
+    """The same drive through ``simulate``'s in-process chain (no extra latency); ``fld``: the
+    scenario's field when already generated."""
     from crop_weed_seg.perception.segmenter import Segmenter
     from crop_weed_seg.sim import sweep
 
-    fld = scenario.build_field()
+    fld = scenario.build_field() if fld is None else fld
     segmenter = Segmenter(Path(model) if model else REPO / "models" / "default", backend)
     result = sweep(fld, scenario.build_camera(), scenario.build_boom(),
                    speeds=[scenario.speed_mps], frame_rates=[scenario.frame_rate_hz],
@@ -164,10 +168,13 @@ def _stop(procs: dict[str, subprocess.Popen], grace_s: float = 20.0) -> dict[str
 
 def run_loop(field_file: Path, out: Path, *, model: str = "", backend: str = "auto",
              real_time_factor: float = 0.5, planner_rate_hz: float = PLANNER_RATE_HZ,
-             timeout_s: float = 900.0, echo: IO[str] | None = sys.stdout) -> dict[str, Any]:
+             timeout_s: float = 900.0, echo: IO[str] | None = sys.stdout,
+             scenario: Scenario | None = None) -> dict[str, Any]:
     """Run the four nodes until the scorer exits; returns its score.json. Logs per node in
-    ``out``; the scorer's output is echoed to ``echo`` as it comes."""
-    scenario, _ = load_field(field_file)
+    ``out``; the scorer's output is echoed to ``echo`` as it comes. ``scenario``: the field
+    file's, when already read (else it is read and its field checked here)."""
+    if scenario is None:
+        scenario, _ = load_field(field_file)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     set_default_profile(env, PROFILE)   # 640x480 frames over shared memory
@@ -248,22 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"make sim: field_sim -> segmenter_node -> spray_planner -> sim_scorer on "
               f"{args.field_file} (sim time at {args.real_time_factor:g}x wall time)", flush=True)
+        scenario, fld = load_field(args.field_file)
         loop = run_loop(args.field_file, args.out, model=args.model, backend=args.backend,
                         real_time_factor=args.real_time_factor,
-                        planner_rate_hz=args.planner_rate_hz, timeout_s=args.timeout_s)
+                        planner_rate_hz=args.planner_rate_hz, timeout_s=args.timeout_s,
+                        scenario=scenario)
         if args.no_compare:
             return 0
-        scenario, _ = load_field(args.field_file)
         print("simulate on the same field, speed and frame rate (in-process, every frame)...",
               flush=True)
-        reference = simulate_reference(scenario, args.model, args.backend)
+        reference = simulate_reference(scenario, args.model, args.backend, fld)
     except CropWeedSegError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     table = comparison_table(loop, reference)
     diff = disagreement_points(loop, reference)
-    (args.out / "comparison.json").write_text(json.dumps(
-        {"make_sim": loop, "simulate": reference, "difference_points": diff}, indent=1))
+    write_bytes_atomic(args.out / "comparison.json", json.dumps(
+        {"make_sim": loop, "simulate": reference, "difference_points": diff}, indent=1).encode())
     print(table, flush=True)
     worst = max(diff.values())
     if worst > args.tolerance_points:

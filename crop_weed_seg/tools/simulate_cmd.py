@@ -22,7 +22,6 @@ from crop_weed_seg.sim.scenario import (
     CameraSpec,
     Scenario,
     load_field,
-    read_field_file,
 )
 
 HELP = "simulated drive: weed/crop hit rates, double sprays, sprayed area"
@@ -155,9 +154,7 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
-    """The scenario of ``--field-file``, or the one the options describe."""
-    if args.field_file:
-        return read_field_file(args.field_file).scenario
+    """The scenario the options describe (``--field-file`` is read by :func:`run`)."""
     w, h = (int(v) for v in args.image_size.lower().split("x"))
     return Scenario(
         field=FieldConfig(length_m=args.length_m, width_m=args.width_m, gsd_mm=args.gsd_mm,
@@ -175,13 +172,16 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        scenario = scenario_from_args(args)
+        t0 = time.perf_counter()
+        if args.field_file:
+            scenario, fld = load_field(args.field_file)
+        else:
+            scenario = scenario_from_args(args)
+            fld = scenario.build_field()
+        t_field = time.perf_counter() - t0
         speeds = args.speed or ([scenario.speed_mps] if args.field_file else [0.5, 1.0, 2.0, 3.0])
         rates = args.fps or ([scenario.frame_rate_hz] if args.field_file else [10.0, 15.0, 30.0])
         latencies = sorted(args.latency_ms or [0.0, 100.0, 200.0, 300.0, 400.0])
-        t0 = time.perf_counter()
-        fld = load_field(args.field_file)[1] if args.field_file else scenario.build_field()
-        t_field = time.perf_counter() - t0
         camera = scenario.build_camera()
         boom = scenario.build_boom()
         planner_config = scenario.planner_config()
