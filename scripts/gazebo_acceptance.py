@@ -269,7 +269,7 @@ def probe_and_drive(args: argparse.Namespace, scenario: Any, drive: Any, checks:
                             f"none within {args.startup_timeout_s:.0f} s"))
         if took is None:
             return
-        end_x = drive.start_x + drive.duration_s * drive.speed_mps
+        end_x = drive.end_x
         t0, last = time.monotonic(), 0.0
         twist = Twist()
         while time.monotonic() - t0 < args.timeout_s:

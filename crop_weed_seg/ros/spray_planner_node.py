@@ -47,7 +47,7 @@ from crop_weed_seg.parameters.planner import NODE_NAME, PARAMETERS, build
 from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.ros.spray_messages import records_from_cloud
-from crop_weed_seg.spray.planner import SprayPlanner
+from crop_weed_seg.spray.planner import SprayPlanner, nozzle_joint_names
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
 #: Counters whose rise turns diagnostics ERROR.
@@ -58,11 +58,6 @@ TIME_PROBLEMS = ("time_jumps", "future_frames")
 
 
 
-
-
-def joint_names(count: int) -> list[str]:
-    width = max(2, len(str(count - 1)))
-    return [f"nozzle_{i:0{width}d}" for i in range(count)]
 
 
 def odometry_speed(msg: Odometry) -> float:
@@ -88,7 +83,7 @@ class SprayPlannerNode(ManagedNode):
         boom, config = build(self._values)
         self._lock = threading.Lock()
         self.planner = SprayPlanner(boom, config)
-        self._names = joint_names(boom.nozzle_count)
+        self._names = nozzle_joint_names(boom.nozzle_count)
         self.counters = {"bad_clouds": 0, "wrong_frame": 0, "published": 0,
                          "watchdog_published": 0}
         self._bad_reported = 0
@@ -140,7 +135,7 @@ class SprayPlannerNode(ManagedNode):
         self._values = proposed
         with self._lock:
             self.planner.reconfigure(boom, config)
-            self._names = joint_names(boom.nozzle_count)
+            self._names = nozzle_joint_names(boom.nozzle_count)
         return SetParametersResult(successful=True)
 
     @property

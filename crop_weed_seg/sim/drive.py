@@ -54,6 +54,11 @@ class Drive:
     def frame_time(self, k: int) -> float:
         return k / self.frame_rate_hz
 
+    @property
+    def end_x(self) -> float:
+        """base_link's field x at the end of the drive."""
+        return self.start_x + self.duration_s * self.speed_mps
+
 
 def plan_drive(fld: SimField, camera: SimCamera, boom: Boom, speed_mps: float,
                frame_rate_hz: float, margin_m: float = 0.02) -> Drive:
@@ -81,12 +86,17 @@ class SimFrame:
     labels: np.ndarray
 
 
+def frame_rng(seed: int, index: int) -> np.random.Generator:
+    """Frame ``index``'s random stream (exposure gain, sensor noise): a frame rendered at the
+    same place and speed with it is the same frame, whoever renders it (field_sim too)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xF4A3E, int(index)]))
+
+
 def drive_frames(fld: SimField, camera: SimCamera, drive: Drive, seed: int = 0
                  ) -> Iterator[SimFrame]:
     """Rendered frames of ``drive`` (deterministic for the seed)."""
     for k in range(drive.frame_count):
         t = drive.frame_time(k)
         travel = drive.speed_mps * t
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xF4A3E, k]))
-        rgb, lab = camera.render(fld, drive.start_x + travel, drive.speed_mps, rng)
+        rgb, lab = camera.render(fld, drive.start_x + travel, drive.speed_mps, frame_rng(seed, k))
         yield SimFrame(k, t, travel, rgb, lab)

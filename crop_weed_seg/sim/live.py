@@ -45,7 +45,7 @@ import numpy as np
 
 from crop_weed_seg.errors import ConfigError
 from crop_weed_seg.sim.camera import SimCamera
-from crop_weed_seg.sim.drive import Drive, SimFrame, drive_frames
+from crop_weed_seg.sim.drive import Drive, SimFrame, drive_frames, frame_rng
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, load_field
 from crop_weed_seg.sim.world import SimField
 from crop_weed_seg.spray.geometry import DISTORTION_MODELS, CameraMount
@@ -128,12 +128,6 @@ def stamp_ns(t_s: float) -> int:
     return int(round(t_s * 1e9))
 
 
-def frame_rng(seed: int, index: int) -> np.random.Generator:
-    """Frame ``index``'s random stream (exposure gain, sensor noise): the one ``drive_frames``
-    uses, so a frame rendered at the same place and speed is the same frame."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xF4A3E, int(index)]))
-
-
 # -- the drive ---------------------------------------------------------------------------------
 class LiveDrive:
     """The stepper (module docstring). Raises ConfigError for a scenario or settings that cannot
@@ -150,7 +144,7 @@ class LiveDrive:
         self.drive: Drive = scenario.plan(fld)
         self.t0_s = float(settings.start_delay_s)
         self.start_x = self.drive.start_x
-        self.end_x = self.drive.start_x + self.drive.duration_s * self.drive.speed_mps
+        self.end_x = self.drive.end_x
         self.scripted = settings.drive_mode == "scripted"
         self._now_s = 0.0
         self._next_clock = 0

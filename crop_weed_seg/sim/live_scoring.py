@@ -52,6 +52,7 @@ from crop_weed_seg.sim.scoring import Score, is_scored, score, spray_windows
 from crop_weed_seg.sim.timeline import Timeline
 from crop_weed_seg.sim.world import SimField
 from crop_weed_seg.spray.geometry import Boom
+from crop_weed_seg.spray.planner import nozzle_joint_names
 
 NS = 1_000_000_000
 #: Encodings a labels image may have: class ids in mono8, or in channel 0 of rgb8/bgr8 (Gazebo's
@@ -59,12 +60,6 @@ NS = 1_000_000_000
 LABEL_ENCODINGS = ("mono8", "rgb8", "bgr8")
 #: Odometry counts as at the drive's end this close before it [m] (rounding of the simulator).
 END_TOLERANCE_M = 1e-6
-
-
-def nozzle_joint_names(count: int) -> list[str]:
-    """The planner's joint names: ``nozzle_00`` .. (zero-padded to at least two digits)."""
-    width = max(2, len(str(count - 1)))
-    return [f"nozzle_{i:0{width}d}" for i in range(count)]
 
 
 def label_plane(encoding: str, array: np.ndarray) -> np.ndarray:
@@ -417,7 +412,7 @@ class LiveScorer:
         self.confusion = LiveConfusion(NUM_CLASSES, settings.max_pending_frames,
                                        settings.match_horizon_s)
         self.recorder = NozzleRecorder(boom.nozzle_count, settings.max_nozzle_samples)
-        self.end_x = drive.start_x + drive.duration_s * drive.speed_mps
+        self.end_x = drive.end_x
         self.end = EndDetector(self.end_x, settings.valve_latency_s, settings.tail_s,
                                settings.stall_timeout_s)
         self.counts = {"bad_nozzle_states": 0, "bad_odometry": 0}

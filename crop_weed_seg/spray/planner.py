@@ -186,6 +186,13 @@ class PlannerConfig:
         object.__setattr__(self, "spray_classes", tuple(int(c) for c in classes))
 
 
+def nozzle_joint_names(count: int) -> list[str]:
+    """The joints of ``nozzle_states`` (sensor_msgs/JointState): ``nozzle_00`` .. (zero-padded
+    to at least two digits; lane 0 is the right-most nozzle)."""
+    width = max(2, len(str(count - 1)))
+    return [f"nozzle_{i:0{width}d}" for i in range(count)]
+
+
 def merge_intervals(intervals: Iterable[tuple[float, float]], gap: float = 0.0
                     ) -> list[tuple[float, float]]:
     """Sorted union of closed intervals; touching or overlapping intervals, and those less than

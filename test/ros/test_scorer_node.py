@@ -36,7 +36,6 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from crop_weed_seg.data.metrics import ConfusionAccumulator  # noqa: E402
 from crop_weed_seg.perception.image_conversion import array_to_image  # noqa: E402
 from crop_weed_seg.ros.scorer_node import DIAGNOSTIC_NAME  # noqa: E402
-from crop_weed_seg.ros.spray_planner_node import joint_names  # noqa: E402
 from crop_weed_seg.sim import oracle_timeline, score  # noqa: E402
 from crop_weed_seg.sim.scenario import (  # noqa: E402
     BoomSpec,
@@ -45,6 +44,7 @@ from crop_weed_seg.sim.scenario import (  # noqa: E402
     write_field_file,
 )
 from crop_weed_seg.sim.world import FieldConfig  # noqa: E402
+from crop_weed_seg.spray.planner import nozzle_joint_names  # noqa: E402
 
 from support.nodes import NodeProcess  # noqa: E402
 from support.ros import python_module_command, ros_context, ros_env, spin_until  # noqa: E402
@@ -294,7 +294,7 @@ def test_a_drive_is_scored_with_the_simulators_scoring(context: object, field_fi
                          "-p", "exit_when_done:=true", "-p", "tail_s:=0.2",
                          "-p", "match_horizon_s:=1.0")
     probe = Probe(context, "/sc", field_file.path)
-    names = joint_names(field_file.boom.nozzle_count)
+    names = nozzle_joint_names(field_file.boom.nozzle_count)
     frame_stamps: dict[int, int] = {}
     try:
         probe.clock(T0_NS - 600 * MS)
@@ -389,7 +389,7 @@ def test_sigint_before_the_end_writes_an_incomplete_score(context: object, field
             probe.wait_for_node()
         except AssertionError as exc:
             raise AssertionError(proc.output()) from exc
-        names = joint_names(field_file.boom.nozzle_count)
+        names = nozzle_joint_names(field_file.boom.nozzle_count)
         probe.handshake(T0_NS - NS, field_file.drive.start_x, names)
         for j in range(10):
             t = T0_NS + j * 20 * MS

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from crop_weed_seg.errors import ConfigError
-from crop_weed_seg.sim.drive import drive_frames
+from crop_weed_seg.sim.drive import drive_frames, frame_rng
 from crop_weed_seg.sim.live import (
     ClockTick,
     Event,
@@ -21,7 +21,6 @@ from crop_weed_seg.sim.live import (
     LiveSettings,
     OdomSample,
     camera_info_numbers,
-    frame_rng,
     mount_transform,
     open_field,
     stamp_ns,

@@ -23,7 +23,6 @@ from crop_weed_seg.sim.live_scoring import (
     ScorerSettings,
     final_table,
     label_plane,
-    nozzle_joint_names,
     nozzle_vector,
     write_report,
 )
@@ -31,6 +30,7 @@ from crop_weed_seg.sim.scenario import BoomSpec, CameraSpec, Scenario
 from crop_weed_seg.sim.scoring import Score
 from crop_weed_seg.sim.world import FieldConfig
 from crop_weed_seg.spray.geometry import Boom
+from crop_weed_seg.spray.planner import nozzle_joint_names
 
 NS = 10**9
 MS = 10**6
