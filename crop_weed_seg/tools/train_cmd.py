@@ -32,48 +32,90 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, metavar="PATH[:SPLIT][@REPEAT]",
                    help="training data: a dataset folder, a bag, or a dataset description "
                         "(.yaml) with :SPLIT; repeat the option to mix sources, @N repeats a "
-                        "source N times per epoch")
-    p.add_argument("--format", choices=LAYOUT_CHOICES, default="auto")
-    p.add_argument("--split", default=None, help="the dataset's own split (phenobench: train)")
+                        "source N times per epoch (required)")
+    p.add_argument("--format", choices=LAYOUT_CHOICES, default="auto",
+                   help="layout of the --data folder when there is one source (default: auto, "
+                        "detected from the files; with several sources each is detected)")
+    p.add_argument("--split", default=None,
+                   help="the dataset's own split for sources without :SPLIT (phenobench: "
+                        "train; default: none, the whole source)")
     p.add_argument("--classes", type=Path, default=None,
                    help="class map YAML (source class or colour -> soil|crop|weed|vegetation|"
                         "ignore); default: classes.yaml beside the data")
-    p.add_argument("--val-data", default=None, metavar="PATH[:SPLIT]")
-    p.add_argument("--val-split", default=None)
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-data", default=None, metavar="PATH[:SPLIT]",
+                   help="validation set that picks the best epoch (default: --val-fraction of "
+                        "the first --data source, held out of training)")
+    p.add_argument("--val-split", default=None,
+                   help="split of --val-data when it has no :SPLIT (default: none)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="without --val-data: this fraction of the first source's images is "
+                        "held out for validation, drawn with --seed (default 0.1)")
     p.add_argument("--test-data", default=None, metavar="PATH[:SPLIT]",
-                   help="held-out set scored (with the classical baseline) for the model card")
-    p.add_argument("--test-split", default=None)
-    p.add_argument("--out", type=Path, required=True, help="run folder; model lands in OUT/model")
-    p.add_argument("--name", default="model")
+                   help="held-out set scored (with the classical baseline) for the model card; "
+                        "never used to choose an epoch (default: none)")
+    p.add_argument("--test-split", default=None,
+                   help="split of --test-data when it has no :SPLIT (default: none)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="run folder (checkpoints, history; keep it out of the repository); "
+                        "the model folder lands in OUT/model (required)")
+    p.add_argument("--name", default="model",
+                   help="model name written to model.yaml and the card (default: model)")
     p.add_argument("--epochs", type=int, default=None,
                    help="default 20; with --max-minutes and no --epochs the whole time budget "
                         "is used (the schedule follows the time)")
-    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-clock budget in minutes, validation included; the learning-rate "
+                        "schedule and the progress bar's time left follow it (default: none, "
+                        "--epochs decides)")
     p.add_argument("--val-every", type=int, default=None,
-                   help="validate every N epochs (default: about 12 times per run)")
+                   help="validate every N epochs on at most 200 validation images (default: "
+                        "about 12 times per run, by epochs or by time)")
     p.add_argument("--min-epoch-samples", type=int, default=256,
-                   help="crops per epoch at least (a few large photos give several crops each)")
+                   help="crops per epoch at least, sources cycled: a few large photos give "
+                        "several crops each (default 256)")
     p.add_argument("--augment", choices=("camera", "basic"), default="camera",
-                   help="camera: also colour temperature, +-1 EV, JPEG, motion blur")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--crop", type=int, default=192)
-    p.add_argument("--input-size", type=parse_size, default=(384, 512))
+                   help="camera (default): flips, scale, colour jitter and also colour "
+                        "temperature 2800-10000 K, +-1.5 EV, JPEG, motion blur; basic: without "
+                        "the camera effects")
+    p.add_argument("--batch-size", type=int, default=16, help="crops per step (default 16)")
+    p.add_argument("--crop", type=int, default=192,
+                   help="side of the square training crops in pixels, taken at 0.6-1.2x of "
+                        "the image's own scale or of the scale that fits it into --input-size "
+                        "(default 192)")
+    p.add_argument("--input-size", type=parse_size, default=(384, 512),
+                   help="network input HxW recorded in the model folder; frames are fitted "
+                        "into it at run time (default 384x512; ignored with --init, which "
+                        "keeps the model's)")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default 3e-3, or 1e-3 when fine-tuning with --init)")
-    p.add_argument("--loss", default="ce", help="ce, ce+dice or ce+lovasz")
+    p.add_argument("--loss", default="ce", help="ce (default), ce+dice or ce+lovasz")
     p.add_argument("--class-weighting", default="sqrt-enet",
                    help="loss weights per class: sqrt-enet (default), enet or none")
-    p.add_argument("--width", type=float, default=1.0, help="network width multiplier")
-    p.add_argument("--init", type=Path, default=None, help="model folder to fine-tune")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes")
-    p.add_argument("--data-description", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--limits", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--reproduce", action="append", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="network width multiplier (default 1.0; ignored with --init)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="model folder to fine-tune, e.g. models/default (default: none, train "
+                        "from random weights)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from OUT/checkpoints/last.pt with the "
+                        "same options (default: off)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of crops, augmentation and the --val-fraction split (default 0)")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: CUDA when available, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--workers", type=int, default=1,
+                   help="data loader processes; 0 loads in the training process (default 1)")
+    p.add_argument("--data-description", default=None,
+                   help="one line describing the training data for the model card (default: "
+                        "the --data sources)")
+    p.add_argument("--limits", default=None,
+                   help="the card's Limits paragraph: what the numbers miss and why "
+                        "(default: none)")
+    p.add_argument("--reproduce", action="append", default=None,
+                   help="a command the card lists under 'reproduce'; repeat for several "
+                        "(default: this train command)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar, only the summary (default: off)")
     return p
 
 

@@ -161,3 +161,20 @@ def test_top_level_help_lists_every_subcommand_with_its_help_line(
     text = " ".join(capsys.readouterr().out.split())
     for name, (_, help_line) in COMMANDS.items():
         assert f"{name} {help_line}" in text
+
+
+def test_train_help_describes_every_option_with_its_default() -> None:
+    """Issue 14: ``train --help`` describes every option, with defaults (a user fine-tuning on
+    their own field reads it, not the code)."""
+    sub = argparse.ArgumentParser().add_subparsers()
+    parser = command_module("train").add_parser(sub)
+    undocumented, no_default = [], []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[-1]
+        if not action.help or action.help == argparse.SUPPRESS:
+            undocumented.append(name)
+        elif not action.required and "default" not in action.help:
+            no_default.append(name)
+    assert undocumented == [] and no_default == []
