@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from crop_weed_seg.classes import CLASS_NAMES
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.image_files import write_bytes_atomic
 
 
 def pyplot() -> Any:
@@ -23,6 +25,17 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: Path | str, **savefig: Any) -> Path:
+    """Write a matplotlib figure as a PNG atomically (never half-written) and close it."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", **savefig)
+    finally:
+        pyplot().close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+    return Path(path)
 
 
 def plot_confusion(confusion: np.ndarray, path: Path, title: str = "Confusion matrix",
@@ -43,10 +56,7 @@ def plot_confusion(confusion: np.ndarray, path: Path, title: str = "Confusion ma
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:
@@ -69,7 +79,4 @@ def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
     ax.set_title("Training", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

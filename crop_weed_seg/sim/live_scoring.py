@@ -34,7 +34,6 @@ monotonic clock.
 from __future__ import annotations
 
 import bisect
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -610,7 +609,7 @@ def plot_score(path: Path, fld: SimField, boom: Boom, timeline: Timeline, sc: Sc
     """The drive as a PNG at ``path`` (written atomically): the sprayed footprint per lane over
     the field strip with every scored weed (hit / missed) and crop (sprayed / not), and the
     per-class IoU. ConfigError without matplotlib (:func:`crop_weed_seg.data.plots.pyplot`)."""
-    from crop_weed_seg.data.plots import pyplot
+    from crop_weed_seg.data.plots import pyplot, save_figure
 
     plt = pyplot()
     span = sc.span
@@ -649,8 +648,5 @@ def plot_score(path: Path, fld: SimField, boom: Boom, timeline: Timeline, sc: Sc
     miou = report["segmentation"]["miou"]
     ax_iou.set_title(f"IoU (mIoU {'–' if miou != miou else f'{miou:.2f}'})", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    save_figure(fig, path)
     return path

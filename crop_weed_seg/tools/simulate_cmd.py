@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crop_weed_seg.data.plots import pyplot
+from crop_weed_seg.data.plots import pyplot, save_figure
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.image_files import write_bytes_atomic
 from crop_weed_seg.perception.segmenter import Segmenter
 from crop_weed_seg.sim import FieldConfig, latency_budget, sweep, write_bag
 from crop_weed_seg.sim.scenario import (
@@ -148,9 +149,7 @@ def plot(rows: list[dict[str, Any]], path: Path, threshold: float) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -220,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
                        "nozzle_x": boom.nozzle_x},
               "planner": {"valve_latency_ms": scenario.valve_latency_ms,
                           "margin_m": scenario.margin_m}}
-    (args.out / "results.json").write_text(json.dumps(report, indent=1, default=str))
+    write_bytes_atomic(args.out / "results.json",
+                       json.dumps(report, indent=1, default=str).encode())
     if args.bag:
         write_bag(args.out / "bag", fld, camera, boom, speed_mps=speeds[0],
                   frame_rate_hz=rates[0], seed=scenario.seed)
@@ -233,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
               f"{scenario.valve_latency_ms:g} ms, margin {scenario.margin_m} m.")
     if args.table:
         args.table.parent.mkdir(parents=True, exist_ok=True)
-        args.table.write_text(markdown_table(rows, budget, header, args.min_hit_rate))
+        write_bytes_atomic(args.table,
+                           markdown_table(rows, budget, header, args.min_hit_rate).encode())
     if args.plot:
         plot(rows, args.plot, args.min_hit_rate)
     print(f"latency budget for weed hit >= {100 * args.min_hit_rate:.0f} %: {budget}")
