@@ -8,7 +8,9 @@ For each precision it checks, with ``crop_weed_seg.backends.tensorrt_backend.Ten
 and a fresh engine cache in a temporary folder under the user's engine cache directory
 (``crop_weed_seg.backends.engine_cache.default_cache_dir()``):
 
-1. the first construction builds the engine (``engine_status`` "built");
+1. the first construction builds the engine (``engine_status`` "built"); before TensorRT 10.12
+   fp16 / int8 use the builder flags, from 10.12 (flags deprecated, gone in 11) an FP16 ONNX or
+   an INT8 Q/DQ ONNX (calibrated on the golden frames) built as a strongly typed network;
 2. a second construction is a cache hit ("hit");
 3. parity against the ONNX Runtime FP32 goldens (``test/fixtures/trt_goldens/goldens.npz``):
    argmax agreement ≥ 99.99 % (fp32) / ≥ 99.5 % (fp16) / ≥ 99 % (int8), no NaN or Inf;
@@ -58,6 +60,32 @@ class Check:
 
 
 # --- pure helpers (tested without TensorRT) ----------------------------------------------------
+
+
+def engine_route(precision: str, trt_version: tuple[int, int], contract: Any, workdir: Path,
+                 calibration: Sequence[np.ndarray]) -> Any:
+    """The ``EngineOptions`` that build ``precision`` the way this TensorRT accepts it.
+
+    Before 10.12: the model's FP32 ONNX with the FP16 / INT8 builder flag. From 10.12 (flags
+    deprecated, gone in 11): an FP16 ONNX (``convert_fp16``) or an INT8 Q/DQ ONNX
+    (``quantize_int8``, calibrated on ``calibration``: the golden frames) written to
+    ``workdir``, built as a strongly typed network - what ``crop-weed-seg quantize`` and
+    ``build-engine --strongly-typed`` do for a user.
+    """
+    from crop_weed_seg.backends.engine_options import EngineOptions
+    from crop_weed_seg.backends.tensorrt_backend import STRONGLY_TYPED_ONLY_FROM
+    from crop_weed_seg.training import precision as quant
+
+    if precision == "fp32" or tuple(trt_version) < STRONGLY_TYPED_ONLY_FROM:
+        return EngineOptions(precision=precision)
+    workdir.mkdir(parents=True, exist_ok=True)
+    onnx = workdir / f"model_{precision}.onnx"
+    if precision == "fp16":
+        quant.convert_fp16(contract.onnx_path, onnx)
+    else:
+        quant.quantize_int8(contract.onnx_path, onnx, contract, list(calibration))
+    return EngineOptions(precision=precision, onnx=str(onnx.resolve()), strongly_typed=True)
+
 
 def argmax_agreement(labels: np.ndarray, reference: np.ndarray) -> float:
     """Share of pixels whose label equals the reference (shapes must match after squeezing a
@@ -255,13 +283,21 @@ def _run_precision(precision: str, contract: Any, goldens: dict[str, Any], cache
                    runs: int, timer: tuple[str, Callable[[Callable[[], Any]], float]] | None,
                    checks: list[Check], latencies: list[tuple[str, str, dict[str, float]]]
                    ) -> None:
+    import tensorrt as trt
+
     from crop_weed_seg.backends.base import BackendOptions
     from crop_weed_seg.backends.engine_cache import EngineCache
-    from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend
+    from crop_weed_seg.backends.tensorrt_backend import TensorRTBackend, trt_version
     from crop_weed_seg.model.preprocess import to_tensor
 
-    options = BackendOptions(device="cuda", precision=precision)
     tensors = [to_tensor(np.ascontiguousarray(f), contract.input) for f in goldens["frames"]]
+    try:
+        engine = engine_route(precision, trt_version(trt), contract, cache_dir / "onnx", tensors)
+    except Exception as exc:  # noqa: BLE001 - report a failed conversion as a failed check
+        checks.append(Check(precision, "build", False, f"ONNX for {precision}: "
+                                                       f"{type(exc).__name__}: {exc}"))
+        return
+    options = BackendOptions(device="cuda", precision=precision, engine=engine)
 
     def make() -> tuple[Any, float]:
         t0 = time.perf_counter()
@@ -290,9 +326,11 @@ def _run_precision(precision: str, contract: Any, goldens: dict[str, Any], cache
     except Exception as exc:  # noqa: BLE001 - report any build failure as a failed check
         checks.append(Check(precision, "build", False, f"{type(exc).__name__}: {exc}"))
         return
+    route = ("strongly typed from " + Path(engine.onnx).name) if engine.strongly_typed \
+        else "builder flags"
     status = getattr(first, "engine_status", "?")
     checks.append(Check(precision, "build", status == "built" or status.startswith("rebuilt"),
-                        f"engine_status {status!r} in {seconds:.1f} s, key "
+                        f"engine_status {status!r} in {seconds:.1f} s ({route}), key "
                         f"{str(getattr(first, 'engine_key', '?'))[:16]}, {first.detail}"))
     first.close()
 

@@ -195,3 +195,34 @@ def test_polygraphy_json_roundtrip(goldens, make_goldens, tmp_path):
     (_, iterations), = list(results.items())
     np.testing.assert_array_equal(iterations[0]["labels"], goldens["labels"][0])
     assert iterations[0]["labels"].dtype == np.int32
+
+
+def test_engine_route_uses_builder_flags_before_trt_10_12(acc, tmp_path):
+    contract = load_model_contract(REPO / "models/default")
+    for precision in ("fp32", "fp16", "int8"):
+        engine = acc.engine_route(precision, (10, 3), contract, tmp_path, [])
+        assert (engine.precision, engine.onnx, engine.strongly_typed) == (precision, "", False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_engine_route_builds_fp16_and_qdq_onnx_strongly_typed_from_trt_10_12(acc, goldens,
+                                                                            tmp_path):
+    """TensorRT >= 10.12 refuses the FP16/INT8 builder flags (TENSORRT.md): the acceptance
+    run must hand it an FP16 ONNX or a Q/DQ ONNX built as a strongly typed network."""
+    from crop_weed_seg.model.preprocess import to_tensor
+    from crop_weed_seg.training.precision import count_qdq
+
+    contract = load_model_contract(REPO / "models/default")
+    assert acc.engine_route("fp32", (10, 12), contract, tmp_path, []).onnx == ""
+    fp16 = acc.engine_route("fp16", (10, 12), contract, tmp_path / "a", [])
+    assert (fp16.precision, fp16.strongly_typed) == ("fp16", True)
+    import onnx
+
+    model = onnx.load(fp16.onnx)
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    calibration = [to_tensor(np.ascontiguousarray(f), contract.input) for f in goldens["frames"]]
+    int8 = acc.engine_route("int8", (11, 0), contract, tmp_path / "b", calibration)
+    assert (int8.precision, int8.strongly_typed) == ("int8", True)
+    counts = count_qdq(int8.onnx)
+    assert counts["QuantizeLinear"] > 0 and counts["DequantizeLinear"] > 0
+    assert int8.onnx_path(contract) != contract.onnx_path
