@@ -32,7 +32,7 @@ FORBIDDEN = ("torch", "rclpy", "tensorrt", "onnxruntime", "matplotlib")
 #: The foundation: the package root and the top-level modules every folder may import.
 FOUNDATION = "foundation"
 FOUNDATION_MODULES = frozenset({PACKAGE, f"{PACKAGE}.classes", f"{PACKAGE}.errors",
-                                f"{PACKAGE}.image_files"})
+                                f"{PACKAGE}.image_files", f"{PACKAGE}.stamps"})
 #: Low to high: the folders (subpackages of crop_weed_seg) each folder may import, besides
 #: itself and the foundation. Direct imports only: a folder that needs one further down goes
 #: through what it may import.

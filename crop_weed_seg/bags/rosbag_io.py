@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from crop_weed_seg.errors import BagError
+from crop_weed_seg.stamps import NS_PER_S, split_ns  # noqa: F401  (split_ns re-exported)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -44,7 +45,6 @@ IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 STORAGES = ("sqlite3", "mcap")
 #: rosbag2 metadata version written (what ROS 2 Humble and later read)
 BAG_VERSION: Final = 9
-_NS = 1_000_000_000
 
 
 class BagProcessingError(BagError):
@@ -61,12 +61,6 @@ def typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
-
-
-def split_ns(t_ns: int) -> tuple[int, int]:
-    """(sec, nanosec) of a time in nanoseconds."""
-    sec, nsec = divmod(int(t_ns), _NS)
-    return sec, nsec
 
 
 def make_header(ts: Any, frame_id: str, sec: int, nanosec: int) -> Any:
@@ -89,7 +83,7 @@ def header_stamp_ns(raw: bytes | memoryview) -> int | None:
         return None
     endian = "<" if raw[1] & 1 else ">"
     sec, nsec = struct.unpack_from(endian + "iI", raw, 4)
-    return sec * _NS + nsec
+    return sec * NS_PER_S + nsec
 
 
 def serialize(ts: Any, msg: Any, msgtype: str | None = None) -> bytes:

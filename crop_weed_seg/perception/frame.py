@@ -44,6 +44,7 @@ from crop_weed_seg.perception.segmenter import SegmentationResult
 from crop_weed_seg.perception.visualize import colorize, overlay
 from crop_weed_seg.spray.pipeline import MAX_FUTURE_S, MAX_SPEED_MPS, SpraySettings, TargetPipeline
 from crop_weed_seg.spray.records import empty_targets
+from crop_weed_seg.stamps import header_stamp_ns, stamp_seconds  # noqa: F401  (re-exported)
 
 #: The palette in BGR order, for overlays published as ``bgr8``.
 PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])
@@ -53,19 +54,6 @@ TOO_OLD = "too_old"
 #: Counters whose rise makes the spray part of ``/diagnostics`` WARN (:func:`spray_health`).
 SPRAY_PROBLEMS = ("bad_camera_info", "camera_info_mismatch", "bad_odometry", "frames_too_old",
                   "time_jumps", "future_frames")
-_NS = 1_000_000_000
-
-
-def stamp_seconds(stamp_ns: int) -> float:
-    """A stamp in nanoseconds as seconds, the way every stamp of the chain is converted
-    (``sec + nanosec · 1e-9``, as for odometry headers)."""
-    sec, nsec = divmod(int(stamp_ns), _NS)
-    return sec + nsec * 1e-9
-
-
-def header_stamp_ns(header: Any) -> int:
-    """``header.stamp`` of a ROS message (rclpy's or rosbags') in nanoseconds."""
-    return int(header.stamp.sec) * _NS + int(header.stamp.nanosec)
 
 
 class FrameSegmenter(Protocol):

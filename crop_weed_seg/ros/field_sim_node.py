@@ -71,6 +71,7 @@ from crop_weed_seg.sim.live import (
     open_field,
     stamp_ns,
 )
+from crop_weed_seg.stamps import split_ns
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: drive"
 #: Most sim time published in one step [s]; further behind, sim time slows down instead.
@@ -89,7 +90,8 @@ def tf_message_type() -> Any:
 
 
 def to_time(ns: int) -> Time:
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    sec, nanosec = split_ns(ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def header(ns: int, frame_id: str) -> Header:

@@ -53,16 +53,13 @@ from crop_weed_seg.sim.live_scoring import (
     write_report,
 )
 from crop_weed_seg.sim.scenario import load_field
+from crop_weed_seg.stamps import header_stamp_ns
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: score"
 #: Counters whose rise turns diagnostics WARN.
 PROBLEMS = ("frames_labels_missing", "frames_truth_missing", "frames_late",
             "frames_size_mismatch", "frames_bad_labels", "frames_bad_truth", "bad_nozzle_states",
             "bad_odometry", "out_of_order_states", "refused_states", "refused_odometry")
-
-
-def _ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _writable_folder(path: Path) -> None:
@@ -130,7 +127,7 @@ class ScorerNode(ManagedNode):
         return int(self.get_clock().now().nanoseconds)
 
     def _stamp_ns(self, msg: Any) -> int:
-        t = _ns(msg.header.stamp)
+        t = header_stamp_ns(msg.header)
         return t if t else self._now_ns()
 
     def _on_image(self, msg: Image, truth: bool) -> None:
@@ -144,7 +141,7 @@ class ScorerNode(ManagedNode):
             self.scorer.on_bad_image(truth, f"{what}: {exc}")
             self.get_logger().warning(f"{what} ignored: {exc}", throttle_duration_sec=2.0)
             return
-        stamp = _ns(msg.header.stamp)
+        stamp = header_stamp_ns(msg.header)
         if truth:
             self.scorer.on_truth(stamp, plane)
         else:

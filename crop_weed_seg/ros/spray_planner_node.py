@@ -48,6 +48,7 @@ from crop_weed_seg.ros.node_main import ManagedNode, run_node
 from crop_weed_seg.ros.parameters import descriptor, format_value
 from crop_weed_seg.ros.spray_messages import records_from_cloud
 from crop_weed_seg.spray.planner import SprayPlanner, nozzle_joint_names
+from crop_weed_seg.stamps import header_stamp_ns, stamp_seconds
 
 DIAGNOSTIC_NAME = f"{NODE_NAME}: nozzles"
 #: Counters whose rise turns diagnostics ERROR.
@@ -64,10 +65,6 @@ def odometry_speed(msg: Odometry) -> float:
     """Ground speed [m/s]: norm of the linear twist in x/y, negative when x is (reversing)."""
     vx, vy = msg.twist.twist.linear.x, msg.twist.twist.linear.y
     return math.copysign(math.hypot(vx, vy), vx)
-
-
-def _seconds(stamp: Any) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class SprayPlannerNode(ManagedNode):
@@ -162,12 +159,13 @@ class SprayPlannerNode(ManagedNode):
             return
         with self._lock:
             before = self.planner.counters["accepted_messages"]
-            self.planner.add_targets(_seconds(msg.header.stamp), records, self._now_s())
+            stamp_s = stamp_seconds(header_stamp_ns(msg.header))
+            self.planner.add_targets(stamp_s, records, self._now_s())
             if self.planner.counters["accepted_messages"] > before:
                 self._last_targets_steady = time.monotonic()
 
     def _on_odometry(self, msg: Odometry) -> None:
-        t = _seconds(msg.header.stamp)
+        t = stamp_seconds(header_stamp_ns(msg.header))
         if t == 0.0:
             t = self._now_s()
         with self._lock:
