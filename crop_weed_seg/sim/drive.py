@@ -60,8 +60,12 @@ class Drive:
         return self.start_x + self.duration_s * self.speed_mps
 
 
+#: How far inside the field ends a drive keeps the image [m] (plan_drive's default).
+DRIVE_MARGIN_M = 0.02
+
+
 def plan_drive(fld: SimField, camera: SimCamera, boom: Boom, speed_mps: float,
-               frame_rate_hz: float, margin_m: float = 0.02) -> Drive:
+               frame_rate_hz: float, margin_m: float = DRIVE_MARGIN_M) -> Drive:
     """The longest drive over ``fld`` that keeps the image on the field: starts with the image's
     rear edge at x = margin and ends with its front edge at length − margin. Scored span: from
     the image's front edge at the start (every scored plant enters the view from the top) to the

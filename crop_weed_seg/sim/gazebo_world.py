@@ -55,6 +55,7 @@ import numpy as np
 
 from crop_weed_seg.classes import CROP, PALETTE_RGB, SOIL, WEED
 from crop_weed_seg.errors import ConfigError
+from crop_weed_seg.sim.drive import DRIVE_MARGIN_M
 from crop_weed_seg.sim.scenario import CameraSpec, Scenario, write_field_file
 from crop_weed_seg.sim.world import SimField
 from crop_weed_seg.spray.mount_tf import transform_from_mount
@@ -85,8 +86,6 @@ WORLD_FILE = "world.sdf"
 FIELD_FILE = "field.json"
 QUAD_MESH = "meshes/quad.obj"
 QUAD_MATERIALS = "meshes/quad.mtl"
-#: plan_drive's margin: the drive keeps the image this far inside the field ends.
-_DRIVE_MARGIN_M = 0.02
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,7 @@ def field_length_for_drive(scenario: Scenario, distance_m: float) -> float:
     margins longer."""
     if not (math.isfinite(distance_m) and distance_m > 0):
         raise ConfigError(f"drive distance {distance_m} m must be positive")
-    return distance_m + footprint_length_m(scenario) + 2 * _DRIVE_MARGIN_M
+    return distance_m + footprint_length_m(scenario) + 2 * DRIVE_MARGIN_M
 
 
 # --- SDF -----------------------------------------------------------------------------------------
