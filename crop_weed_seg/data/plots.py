@@ -62,9 +62,10 @@ def plot_confusion(confusion: np.ndarray, path: Path, title: str = "Confusion ma
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:
     """Loss per epoch (left axis) and validation mIoU / weed IoU (right axis), as a PNG."""
     plt = pyplot()
-    epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=120)
-    ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")
+    trained = [h for h in history if "train_loss" in h]  # none for --epochs 0
+    ax.plot([h["epoch"] for h in trained], [h["train_loss"] for h in trained], "o-",
+            color="tab:blue", label="train loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss", color="tab:blue")
     ax2 = ax.twinx()

@@ -62,7 +62,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="model name written to model.yaml and the card (default: model)")
     p.add_argument("--epochs", type=int, default=None,
                    help="default 20; with --max-minutes and no --epochs the whole time budget "
-                        "is used (the schedule follows the time)")
+                        "is used (the schedule follows the time); 0 with --init: no training "
+                        "steps, the init model is validated (after --precise-bn) and written")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="wall-clock budget in minutes, validation included; the learning-rate "
                         "schedule and the progress bar's time left follow it (default: none, "
@@ -73,6 +74,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--min-epoch-samples", type=int, default=256,
                    help="crops per epoch at least, sources cycled: a few large photos give "
                         "several crops each (default 256)")
+    p.add_argument("--precise-bn", type=int, default=0, metavar="FRAMES",
+                   help="before each validation, re-estimate BatchNorm statistics on this many "
+                        "training frames seen whole, as inference sees them (drawn in "
+                        "proportion to each source's share of an epoch); the kept model "
+                        "carries them. Small mixed batches make the running statistics "
+                        "noisy (default 0: off)")
     p.add_argument("--augment", choices=("camera", "basic"), default="camera",
                    help="camera (default): flips, scale, colour jitter and also colour "
                         "temperature 2800-10000 K, +-1.5 EV, JPEG, motion blur; basic: without "
@@ -152,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss, class_weighting=args.class_weighting,
         width=args.width, init=args.init, classes=args.classes, val_every=args.val_every,
         augment=args.augment, min_epoch_samples=args.min_epoch_samples,
-        resume=args.resume, seed=args.seed, device=args.device, workers=args.workers,
-        progress=not args.quiet, input_size=args.input_size).validate()
+        precise_bn=args.precise_bn, resume=args.resume, seed=args.seed, device=args.device,
+        workers=args.workers, progress=not args.quiet, input_size=args.input_size).validate()
     test_set = (open_source(args.test_data, "auto", args.test_split, args.classes)
                 if args.test_data else None)
     result = train(cfg)

@@ -150,3 +150,82 @@ def test_epoch_has_at_least_min_epoch_samples(tiny_field: Path, tmp_path: Path) 
     assert len(repeated) == 3 + 2 * 3
     x, y = mixed[19]
     assert tuple(x.shape) == (3, 64, 64) and tuple(y.shape) == (64, 64)
+
+
+# --- precise BatchNorm --------------------------------------------------------------------------
+
+def test_recalibrated_batchnorm_statistics_are_the_average_over_the_frames() -> None:
+    """One BatchNorm after a fixed conv: its re-estimated mean is the mean of the conv output
+    over the frames, the weights are untouched, momentum and eval mode come back."""
+    import torch
+
+    from crop_weed_seg.model.preprocess import InputSpec, to_tensor
+    from crop_weed_seg.training.trainer import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4))
+    net[1].running_mean.fill_(5.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    spec = InputSpec(size=(16, 24))
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(6)]
+    out = recalibrate_batchnorm(net, frames, spec, torch.device("cpu"), batch_size=4)
+    assert out is net and not net.training and net[1].momentum == 0.1
+    with torch.no_grad():
+        feats = [net[0](torch.from_numpy(to_tensor(f, spec))) for f in frames]
+    # two batches (4 + 2 frames) averaged with equal weight: the cumulative moving average
+    expected = (torch.cat(feats[:4]).mean((0, 2, 3)) + torch.cat(feats[4:]).mean((0, 2, 3))) / 2
+    torch.testing.assert_close(net[1].running_mean, expected, rtol=1e-5, atol=1e-5)
+    for key in ("0.weight", "0.bias", "1.weight", "1.bias"):
+        assert torch.equal(net.state_dict()[key], before[key])
+
+
+def test_precise_bn_frames_follow_each_sources_share_and_the_seed(tiny_field: Path) -> None:
+    from crop_weed_seg.data.datasets import open_dataset
+    from crop_weed_seg.model.preprocess import InputSpec, fit_to_input
+    from crop_weed_seg.training.trainer import precise_bn_frames
+
+    data = open_dataset(tiny_field)
+    spec = InputSpec(size=(96, 128))
+    parts = [(data, np.arange(0, 6), 1), (data, np.arange(6, 12), 9)]  # 6 + 54 per epoch
+    frames = precise_bn_frames(parts, spec, 6, seed=3)
+    assert len(frames) == 6 and all(f.shape == (96, 128, 3) and f.dtype == np.uint8
+                                    for f in frames)
+    fitted = [fit_to_input(data[i][0], spec)[0] for i in range(12)]
+    drawn = [next(i for i, g in enumerate(fitted) if np.array_equal(f, g)) for f in frames]
+    assert len(set(drawn)) == 6 and sum(i >= 6 for i in drawn) >= 4  # the heavy source
+    again = precise_bn_frames(parts, spec, 6, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(frames, again))
+    assert len(precise_bn_frames(parts, spec, 100, seed=3)) == 12  # never a frame twice
+    assert precise_bn_frames(parts, spec, 0, seed=3) == []
+
+
+def test_epochs_zero_with_init_recalibrates_and_writes_the_init_model(
+        tiny_field: Path, tmp_path: Path) -> None:
+    """``train --init M --epochs 0 --precise-bn N``: no training step; only BatchNorm running
+    statistics change, and the validation scores are of the model as written."""
+    import torch
+
+    from crop_weed_seg.nn.network import NetworkConfig, build_network
+    from crop_weed_seg.nn.weights import load_weights
+    from crop_weed_seg.tools.cli import main
+
+    args = ["--data", str(tiny_field), "--batch-size", "4", "--crop", "64", "--input-size",
+            "96x128", "--workers", "0", "--val-fraction", "0.25", "--min-epoch-samples", "0",
+            "--quiet"]
+    assert main(["train", *args, "--out", str(tmp_path / "a"), "--name", "a",
+                 "--epochs", "1"]) == 0
+    assert main(["train", *args, "--out", str(tmp_path / "b"), "--name", "b", "--epochs", "0",
+                 "--init", str(tmp_path / "a/model"), "--precise-bn", "6"]) == 0
+    assert main(["train", *args, "--out", str(tmp_path / "c"), "--epochs", "0"]) == 2  # no --init
+    nets = []
+    for name in ("a", "b"):
+        contract = load_model_contract(tmp_path / name / "model")
+        net = build_network(NetworkConfig.from_json(contract.architecture))
+        load_weights(net, contract.weights_path)
+        nets.append(net.state_dict())
+    changed = {k for k in nets[0] if not torch.equal(nets[0][k], nets[1][k])}
+    assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+                           for k in changed)
+    history = json.loads((tmp_path / "b/model/history.json").read_text())
+    assert [h["epoch"] for h in history] == [0.0] and "val_miou" in history[0]
