@@ -275,18 +275,20 @@ def precise_bn_frames(parts: list[tuple[SegmentationDataset, np.ndarray, int]],
     pick = rng.choice(len(keys), size=min(count, len(keys)), replace=False,
                       p=weights / weights.sum())
     frames = []
-    for j in sorted(int(j) for j in pick):
-        k, index = keys[j]
+    for j in pick:  # random order: each batch of the re-estimate mixes the sources
+        k, index = keys[int(j)]
         padded, _ = fit_to_input(parts[k][0][index][0], spec)
         frames.append(np.ascontiguousarray(padded))
     return frames
 
 
 def recalibrate_batchnorm(net: torch.nn.Module, frames: list[np.ndarray], spec: InputSpec,
-                          device: torch.device, batch_size: int = 4) -> torch.nn.Module:
+                          device: torch.device, batch_size: int = 8) -> torch.nn.Module:
     """Re-estimate every BatchNorm layer's running mean and variance as the plain average over
     ``frames`` (momentum None), in place; the weights are untouched. Returns ``net`` in eval
-    mode. "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): statistics of
+    mode. The variance is the average of the batches' variances, so batches must mix the
+    sources (:func:`precise_bn_frames` returns them in random order): batches of one source
+    each would leave out the variance between sources. "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): statistics of
     small mixed training batches follow the last few batches and can swing validation mIoU by
     several points from one epoch to the next."""
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
