@@ -48,6 +48,34 @@ def _sources_section(tr: dict[str, Any]) -> list[str]:
     return lines + [""] + files
 
 
+def _scope_section(tr: dict[str, Any], folder: Path) -> list[str]:
+    """What the model learned from, what it never saw, and how to fine-tune it for that."""
+    data = tr.get("data")
+    sources = data if isinstance(data, list) else [data] if data else []
+    real = [f"{d.get('name', d.get('path'))} ({d.get('split') or 'all'})"
+            for d in sources if d and not d.get("synthetic")]
+    synthetic = [f"`{d.get('path')}` (preset {d.get('preset')})"
+                 for d in sources if d and d.get("synthetic")]
+    learned = "; ".join(
+        ([f"real photographs: {', '.join(real)}"] if real else [])
+        + ([f"synthetic frames: {', '.join(synthetic)}"] if synthetic else []))
+    return [
+        "## What it was not trained on, and fine-tuning for your field", "",
+        f"It learned from {learned or 'the sources above'} and nothing else: every other crop, "
+        "weed flora, soil, growth stage, camera and light is new to it.",
+        *([tr["not_trained_on"]] if tr.get("not_trained_on") else []), "",
+        "For a field it never saw, label 20–40 photographs (any format `train` reads; "
+        "`vegetation` for plants not sorted into crop and weed) and fine-tune from this "
+        "folder on a CPU:", "",
+        "```sh",
+        f"crop-weed-seg train --data my_field/ --init {folder} --max-minutes 20 "
+        "--out runs/my_field --name my_field --crop 256 --batch-size 8 --loss ce+lovasz",
+        "```", "",
+        "Add this model's own sources as further `--data` (e.g. with `@N` repeats) to keep what "
+        "it knows; `train --help` lists every option with its default.", "",
+    ]
+
+
 def _robustness_section(doc: dict[str, Any]) -> list[str]:
     rob = doc.get("robustness")
     if not rob:
@@ -117,6 +145,7 @@ def write_model_card(folder: Path, notes: str = "") -> Path:
         *[f"- `{k}`: `{v}`" for k, v in doc.get("metrics_data", {}).items()],
         "",
         *_robustness_section(doc),
+        *_scope_section(tr, folder),
         *_licence_section(doc),
         "![training curves](training_curves.png)",
         "",

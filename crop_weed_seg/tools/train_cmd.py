@@ -118,6 +118,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--limits", default=None,
                    help="the card's Limits paragraph: what the numbers miss and why "
                         "(default: none)")
+    p.add_argument("--not-trained-on", default=None, metavar="TEXT",
+                   help="what the model never saw (crops, soils, cameras), for the card's "
+                        "fine-tuning section (default: only the list of its sources)")
     p.add_argument("--reproduce", action="append", default=None,
                    help="a command the card lists under 'reproduce'; repeat for several "
                         "(default: this train command)")
@@ -184,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         "software": f"Python {result.environment['python']}, torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
         "limits": args.limits or "",
+        "not_trained_on": args.not_trained_on or "",
         "ground_resolution": (
             f"crops at 0.6-1.2x a photo's own resolution, and (half of them) at 0.6-1.2x the "
             f"resolution that fits the photo into the {cfg.input_size[1]}x{cfg.input_size[0]} "

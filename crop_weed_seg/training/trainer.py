@@ -288,9 +288,10 @@ def recalibrate_batchnorm(net: torch.nn.Module, frames: list[np.ndarray], spec: 
     ``frames`` (momentum None), in place; the weights are untouched. Returns ``net`` in eval
     mode. The variance is the average of the batches' variances, so batches must mix the
     sources (:func:`precise_bn_frames` returns them in random order): batches of one source
-    each would leave out the variance between sources. "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): statistics of
-    small mixed training batches follow the last few batches and can swing validation mIoU by
-    several points from one epoch to the next."""
+    each would leave out the variance between sources. "Precise BN" (Wu & Johnson,
+    "Rethinking 'Batch' in BatchNorm", 2021): statistics of small mixed training batches
+    follow the last few batches and can swing validation mIoU by several points from one epoch
+    to the next."""
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not frames or not norms:
         return net.eval()

@@ -74,6 +74,8 @@ def test_train_command_writes_a_complete_model_folder(tiny_field: Path, tmp_path
     assert set(doc["metrics"]) == {"val", "test", "test_classical"}
     card = (folder / "README.md").read_text()
     assert "crop-weed-seg train" in card and "| test |" in card
+    assert "## What it was not trained on, and fine-tuning for your field" in card
+    assert f"--init {folder}" in card  # the fine-tuning command starts from this folder
 
     # Fine-tuning from the new folder starts from its weights and keeps its contract.
     rc = main(["train", "--data", str(tiny_field), "--init", str(folder), "--out",
