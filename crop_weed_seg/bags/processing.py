@@ -80,13 +80,13 @@ from crop_weed_seg.perception.frame import (
     FrameSettings,
     decode_message,
     overlay_bgr8,
-    stamp_seconds,
 )
-from crop_weed_seg.perception.frame import header_stamp_ns as message_stamp_ns
 from crop_weed_seg.perception.image_conversion import to_rgb8
 from crop_weed_seg.perception.segmenter import Segmenter
 from crop_weed_seg.spray.pipeline import SpraySettings
 from crop_weed_seg.spray.records import POINT_FIELDS, POINT_STEP, POINTFIELD_DATATYPES, TARGET_DTYPE
+from crop_weed_seg.stamps import header_stamp_ns as message_stamp_ns
+from crop_weed_seg.stamps import stamp_seconds
 
 TRUTH_SUFFIX = "labels_truth"
 #: topic name endings that are outputs of this package, never camera inputs

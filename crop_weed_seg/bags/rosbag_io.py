@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from crop_weed_seg.errors import BagError
-from crop_weed_seg.stamps import NS_PER_S, split_ns  # noqa: F401  (split_ns re-exported)
+from crop_weed_seg.stamps import NS_PER_S, split_ns
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"

@@ -44,7 +44,7 @@ from crop_weed_seg.perception.segmenter import SegmentationResult
 from crop_weed_seg.perception.visualize import colorize, overlay
 from crop_weed_seg.spray.pipeline import MAX_FUTURE_S, MAX_SPEED_MPS, SpraySettings, TargetPipeline
 from crop_weed_seg.spray.records import empty_targets
-from crop_weed_seg.stamps import header_stamp_ns, stamp_seconds  # noqa: F401  (re-exported)
+from crop_weed_seg.stamps import header_stamp_ns, stamp_seconds
 
 #: The palette in BGR order, for overlays published as ``bgr8``.
 PALETTE_BGR = np.ascontiguousarray(PALETTE_RGB[:, ::-1])

@@ -28,10 +28,15 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _train_sources(tr: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training record's ``data``: one source or a list of them."""
+    data = tr.get("data")
+    return [d for d in (data if isinstance(data, list) else [data]) if d]
+
+
 def _sources_section(tr: dict[str, Any]) -> list[str]:
     """Each training source with its split, licence and (for described datasets) file list."""
-    data = tr.get("data")
-    sources = data if isinstance(data, list) else [data] if data else []
+    sources = _train_sources(tr)
     lines = ["| role | source | split | repeat | images listed |", "|---|---|---|---|---|"]
     files: list[str] = []
     for role, d in [*(("train", x) for x in sources), ("val", tr.get("val_data")),
@@ -50,12 +55,11 @@ def _sources_section(tr: dict[str, Any]) -> list[str]:
 
 def _scope_section(tr: dict[str, Any], folder: Path) -> list[str]:
     """What the model learned from, what it never saw, and how to fine-tune it for that."""
-    data = tr.get("data")
-    sources = data if isinstance(data, list) else [data] if data else []
+    sources = _train_sources(tr)
     real = [f"{d.get('name', d.get('path'))} ({d.get('split') or 'all'})"
-            for d in sources if d and not d.get("synthetic")]
+            for d in sources if not d.get("synthetic")]
     synthetic = [f"`{d.get('path')}` (preset {d.get('preset')})"
-                 for d in sources if d and d.get("synthetic")]
+                 for d in sources if d.get("synthetic")]
     learned = "; ".join(
         ([f"real photographs: {', '.join(real)}"] if real else [])
         + ([f"synthetic frames: {', '.join(synthetic)}"] if synthetic else []))

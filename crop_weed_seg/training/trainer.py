@@ -11,7 +11,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -215,6 +215,12 @@ class _MixedSet(Dataset):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return self.length
 
+    def image(self, source: int, index: int) -> np.ndarray:
+        """Image ``index`` of source ``source``, from the cache when there is one."""
+        if self.cache is not None:
+            return self.cache[(source, index)][0]
+        return self.parts[source][index][0]
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         key = self.items[i % len(self.items)]
         rng = np.random.default_rng([self.seed, self.epoch, i])
@@ -259,10 +265,13 @@ def _lr_factor(progress: float, warmup: float = 0.03) -> float:
 
 
 def precise_bn_frames(parts: list[tuple[SegmentationDataset, np.ndarray, int]],
-                      spec: InputSpec, count: int, seed: int) -> list[np.ndarray]:
+                      spec: InputSpec, count: int, seed: int,
+                      image_of: Callable[[int, int], np.ndarray] | None = None
+                      ) -> list[np.ndarray]:
     """``count`` training frames for precise BatchNorm, each fitted into the input (uint8,
     (H, W, 3) at input size), drawn without replacement from the sources in proportion to
-    (images × repeat), seeded."""
+    (images × repeat), seeded. ``image_of(source, index)`` gives an image already decoded
+    (the training set's cache); default: read it from the source."""
     shares: dict[tuple[int, int], int] = {}
     for k, (_, idx, repeat) in enumerate(parts):
         for i in idx:
@@ -277,7 +286,8 @@ def precise_bn_frames(parts: list[tuple[SegmentationDataset, np.ndarray, int]],
     frames = []
     for j in pick:  # random order: each batch of the re-estimate mixes the sources
         k, index = keys[int(j)]
-        padded, _ = fit_to_input(parts[k][0][index][0], spec)
+        image = image_of(k, index) if image_of is not None else parts[k][0][index][0]
+        padded, _ = fit_to_input(image, spec)
         frames.append(np.ascontiguousarray(padded))
     return frames
 
@@ -307,6 +317,22 @@ def recalibrate_batchnorm(net: torch.nn.Module, frames: list[np.ndarray], spec: 
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return net.eval()
+
+
+def _judged(net: torch.nn.Module, bn_frames: list[np.ndarray], spec: InputSpec,
+            device: torch.device, in_place: bool = False) -> torch.nn.Module:
+    """The network as validation judges it and as it is kept: with ``bn_frames``, a copy (or
+    ``net`` itself) with re-estimated BatchNorm statistics; otherwise ``net`` in eval mode."""
+    if not bn_frames:
+        return net.eval()
+    return recalibrate_batchnorm(net if in_place else copy.deepcopy(net), bn_frames, spec,
+                                 device)
+
+
+def _val_fields(scores: SegmentationScores) -> dict[str, float]:
+    """The validation scores a history record carries."""
+    return {"val_miou": scores.miou, "val_weed_iou": scores.iou[CLASS_NAMES[WEED]],
+            "val_vegetation_iou": scores.vegetation_iou}
 
 
 def _initial_network(cfg: TrainConfig) -> tuple[CWNet, NetworkConfig, InputSpec]:
@@ -396,7 +422,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     dataset = _MixedSet(parts, spec, cfg.crop, cfg.seed, cfg.cache, cfg.augment,
                         cfg.min_epoch_samples)
-    bn_frames = precise_bn_frames(parts, spec, cfg.precise_bn, cfg.seed)
+    bn_frames = precise_bn_frames(parts, spec, cfg.precise_bn, cfg.seed, dataset.image)
     class_w = torch.tensor(weights, dtype=torch.float32, device=device)
     steps_per_epoch = max(1, len(dataset) // cfg.batch_size)
     epochs = cfg.epoch_count
@@ -450,15 +476,12 @@ def train(cfg: TrainConfig) -> TrainResult:
             history.append({"epoch": float(epoch), "train_loss": float(np.mean(losses)),
                             "elapsed_s": time.monotonic() - t0})
         else:
-            judged = net.eval() if not bn_frames else recalibrate_batchnorm(
-                copy.deepcopy(net), bn_frames, spec, device)
+            judged = _judged(net, bn_frames, spec, device)
             scores = evaluate(torch_predictor(judged, spec, device), val_view,
                               limit=cfg.val_limit)
             last_val = time.monotonic()
             record = {"epoch": float(epoch), "train_loss": float(np.mean(losses)),
-                      "val_miou": scores.miou, "val_weed_iou": scores.iou[CLASS_NAMES[WEED]],
-                      "val_vegetation_iou": scores.vegetation_iou,
-                      "elapsed_s": time.monotonic() - t0}
+                      **_val_fields(scores), "elapsed_s": time.monotonic() - t0}
             history.append(record)
             if cfg.progress:
                 print(f"epoch {epoch}: loss {record['train_loss']:.4f}  val mIoU "
@@ -478,19 +501,16 @@ def train(cfg: TrainConfig) -> TrainResult:
             break
 
     if epochs == 0:  # --init with --epochs 0: no training steps, the init model as it is
-        judged = net.eval() if not bn_frames else recalibrate_batchnorm(net, bn_frames, spec,
-                                                                        device)
-        scores = evaluate(torch_predictor(judged, spec, device), val_view, limit=cfg.val_limit)
-        history.append({"epoch": 0.0, "val_miou": scores.miou,
-                        "val_weed_iou": scores.iou[CLASS_NAMES[WEED]],
-                        "val_vegetation_iou": scores.vegetation_iou,
-                        "elapsed_s": time.monotonic() - t0})
-        save_weights(judged, ckpt_dir / "best.safetensors")
+        save_weights(_judged(net, bn_frames, spec, device, in_place=True),
+                     ckpt_dir / "best.safetensors")
     net = net.cpu()
     load_weights(net, ckpt_dir / "best.safetensors")
     net.eval()
     val_scores = evaluate(torch_predictor(net, spec, torch.device("cpu")), val_view,
                           limit=cfg.val_limit)
+    if epochs == 0:  # its one validation is the kept model's
+        history.append({"epoch": 0.0, **_val_fields(val_scores),
+                        "elapsed_s": time.monotonic() - t0})
     env = {"python": platform.python_version(), "torch": torch.__version__,
            "machine": platform.machine(), "processor": platform.processor() or "unknown",
            "cpu_threads": str(torch.get_num_threads()),
